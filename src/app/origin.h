@@ -27,6 +27,10 @@ bool app_origin_host_allowed(const char *host, char *const *domains, size_t ndom
 /* The whole rule, in the order of section 2. origin is NULL when the header is absent. */
 app_origin_result_t app_origin_check(const pl_slice_t *origin, char *const *domains,
                                      size_t ndomains);
+/* Validates a whitelist entry and writes its canonical form (lower-cased): a hostname of
+ * dot-separated labels of [a-z0-9-] (1-63 characters, no leading or trailing '-', 253 in all),
+ * an IPv4 address, or `*.` followed by such a hostname. Returns 0 or PL_EINVAL. */
+int app_domain_normalize(const char *in, char out[APP_HOST_MAX]);
 /* The refusal message of section 2 for r ("Missing origin", ...); "" for APP_ORIGIN_OK. */
 const char *app_origin_message(app_origin_result_t r);
 

@@ -30,9 +30,11 @@ char *pl_iso8601(int64_t ms, char out[PL_ISO8601_LEN]) {
     }
     struct tm tm;
     gmtime_r(&secs, &tm);
-    snprintf(out, PL_ISO8601_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
-             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-             tm.tm_sec % 100, milli);
+    unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u;
+    snprintf(out, PL_ISO8601_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", y,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u, (unsigned)milli % 1000u);
     return out;
 }
 

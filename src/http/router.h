@@ -2,7 +2,8 @@
  *
  * Patterns are literal segments, `:name` segments (match one non-empty segment, available
  * through http_request_param) and a final `*` (matches the rest of the path, possibly empty).
- * Routes are tried in the order added. A path that matches some route but not its method gets
+ * Routes are tried in the order added; a method-less route (method NULL) that comes after a
+ * route matching the path with another method does not hide that route's 405. A path that matches some route but not its method gets
  * 405 with an Allow header; a path that matches none gets 404. Loop thread only. */
 #ifndef HTTP_ROUTER_H
 #define HTTP_ROUTER_H

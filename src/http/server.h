@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 
+#include <http_parser.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,0 +1,26 @@
+/* The chat application: what the server's routes and (later) Socket.IO handlers share. One
+ * app_t per process, created by main.c after the backends are open; everything in it is used
+ * on the loop thread only. */
+#ifndef APP_APP_H
+#define APP_APP_H
+
+#include "core/config.h"
+#include "http/router.h"
+#include "http/static.h"
+#include "store/store.h"
+
+#include <uv.h>
+
+typedef struct {
+    uv_loop_t *loop;
+    const pl_config_t *cfg;  /* borrowed, outlives the app */
+    store_t *store;          /* borrowed */
+    http_static_t *web;      /* borrowed */
+    int64_t started_ms;      /* monotonic ms at start, for uptime */
+} app_t;
+
+/* Adds the HTTP routes of the app (health, public API) and the static files (last, catch-all)
+ * to r. */
+void app_http_register(app_t *app, http_router_t *r);
+
+#endif

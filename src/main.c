@@ -1,0 +1,603 @@
+/* The parley command: settings, subcommands, and the wiring of `serve` (store, HTTP server,
+ * app routes, signals, graceful shutdown). Everything protocol- or chat-specific lives in the
+ * layers under src/; this file only chooses and connects them (DESIGN.md "Layers": main). */
+#include "app/app.h"
+#include "app/origin.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "http/static.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+
+static const char *g_argv0 = "parley";
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "Parley %s - self-hosted live chat server\n\n"
+            "Usage: parley [settings] <command> [options]\n\n"
+            "Commands:\n"
+            "  serve                               run the server (HTTP, Socket.IO, widget)\n"
+            "  migrate                             apply pending database migrations\n"
+            "  project create --name N [--domain D]... [--json]\n"
+            "                                      create a project whitelisting domains D\n"
+            "  project list [--json]               list projects\n"
+            "  project domains ID [--add D]... [--remove D]... [--json]\n"
+            "                                      change a project's whitelisted domains\n"
+            "  config [--markdown]                 print the effective settings\n\n"
+            "Options: --help, --version. With --json, commands print one JSON object per record.\n"
+            "A domain is a hostname (shop.example.com), an IPv4 address or *.example.com.\n\n"
+            "Settings (flag, environment variable, meaning [default]):\n",
+            PARLEY_VERSION);
+    pl_config_print_help(out);
+}
+
+/* ---- filesystem helpers (main thread, before or outside the loop) ------------------------- */
+
+static int mkdir_p(const char *path, mode_t mode) {
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return -1;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* The JWT secret: the configured one, or the one kept in <data-dir>/jwt-secret (created on
+ * first start with 256 random bits, mode 0600). Returns a malloc'd string or NULL. */
+static char *load_jwt_secret(const pl_config_t *cfg) {
+    if (cfg->jwt_secret[0]) {
+        if (strlen(cfg->jwt_secret) < 32)
+            pl_log_warn("config.weak_jwt_secret", "length=%zu hint=\"use 32 or more characters\"",
+                        strlen(cfg->jwt_secret));
+        return pl_xstrdup(cfg->jwt_secret);
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/jwt-secret", cfg->data_dir);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[512];
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        struct stat sb;
+        if (fstat(fd, &sb) == 0 && (sb.st_mode & 077)) {
+            pl_log_warn("config.jwt_secret_mode", "path=%s mode=%o action=chmod_0600", path,
+                        (unsigned)(sb.st_mode & 0777));
+            fchmod(fd, 0600);
+        }
+        close(fd);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            n--;
+        if (n < 32) {
+            fprintf(stderr, "parley: %s is too short (at least 32 characters)\n", path);
+            return NULL;
+        }
+        buf[n] = '\0';
+        return pl_xstrdup(buf);
+    }
+    if (errno != ENOENT) {
+        fprintf(stderr, "parley: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char secret[64];
+    pl_random_id(secret, 32);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "parley: cannot create %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t len = strlen(secret);
+    bool ok = write(fd, secret, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    close(fd);
+    if (!ok) {
+        fprintf(stderr, "parley: cannot write %s\n", path);
+        unlink(path);
+        return NULL;
+    }
+    pl_log_info("config.jwt_secret_created", "path=%s", path);
+    return pl_xstrdup(secret);
+}
+
+static store_t *open_store(uv_loop_t *loop, const pl_config_t *cfg) {
+    if (!strncmp(cfg->database, "sqlite:", 7)) {
+        /* The default database lives in the data directory: create it (mode 0700). */
+        if (mkdir_p(cfg->data_dir, 0700) != 0) {
+            fprintf(stderr, "parley: cannot create data directory %s: %s\n", cfg->data_dir,
+                    strerror(errno));
+            return NULL;
+        }
+    }
+    store_options_t so = {.synchronous = cfg->sqlite_sync};
+    char err[512];
+    store_t *s = store_open(loop, cfg->database, &so, err, sizeof err);
+    if (!s)
+        fprintf(stderr, "parley: cannot open the database: %s\n", err);
+    return s;
+}
+
+/* ---- project commands ------------------------------------------------------------------------ */
+
+static void print_project(const store_project_t *p, bool as_json) {
+    if (as_json) {
+        json_t *doms = json_array();
+        for (size_t i = 0; i < p->ndomains; i++)
+            json_array_append_new(doms, json_string(p->domains[i]));
+        json_t *j = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)p->id, "name", p->name,
+                              "whitelistedDomains", doms);
+        char *s = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", s);
+        free(s);
+        json_decref(j);
+        return;
+    }
+    printf("project %lld \"%s\" domains:", (long long)p->id, p->name);
+    for (size_t i = 0; i < p->ndomains; i++)
+        printf("%s %s", i ? "," : "", p->domains[i]);
+    printf("%s\n", p->ndomains ? "" : " (none)");
+}
+
+typedef struct {
+    int status;
+    bool as_json;
+    int64_t id;
+} cli_ctx_t;
+
+static void cli_project_cb(void *ud, int status, const store_project_t *p) {
+    cli_ctx_t *c = ud;
+    c->status = status;
+    if (status == 0)
+        print_project(p, c->as_json);
+}
+
+static void cli_project_list_cb(void *ud, int status, const store_project_t *ps, size_t n) {
+    cli_ctx_t *c = ud;
+    c->status = status;
+    for (size_t i = 0; status == 0 && i < n; i++)
+        print_project(&ps[i], c->as_json);
+    if (status == 0 && n == 0 && !c->as_json)
+        printf("no projects\n");
+}
+
+/* Collects and validates repeated `--flag VALUE` domain options. */
+static int take_domains(const char *flag, int *i, int argc, char **argv, char ***list, size_t *n) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "parley: %s needs a value\n", flag);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    char norm[APP_HOST_MAX];
+    if (app_domain_normalize(v, norm) != 0) {
+        fprintf(stderr,
+                "parley: invalid domain '%s' (expected a hostname like shop.example.com, an IPv4 "
+                "address or *.example.com)\n",
+                v);
+        return -1;
+    }
+    for (size_t k = 0; k < *n; k++)
+        if (!strcmp((*list)[k], norm))
+            return 0;
+    if (*n >= 100) {
+        fprintf(stderr, "parley: at most 100 domains per project\n");
+        return -1;
+    }
+    *list = realloc(*list, (*n + 1) * sizeof **list);
+    if (!*list)
+        abort();
+    (*list)[(*n)++] = pl_xstrdup(norm);
+    return 0;
+}
+
+static void free_list(char **l, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+static int cmd_project(const pl_config_t *cfg, int argc, char **argv) {
+    if (argc < 1) {
+        fprintf(stderr, "parley: project needs a subcommand: create, list or domains\n");
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[0];
+    cli_ctx_t ctx = {.status = 0};
+    char *name = NULL;
+    char **add = NULL, **rem = NULL;
+    size_t nadd = 0, nrem = 0;
+    int64_t id = 0;
+    int rc = EXIT_USAGE;
+    bool is_create = !strcmp(sub, "create"), is_list = !strcmp(sub, "list"),
+         is_domains = !strcmp(sub, "domains");
+    if (!is_create && !is_list && !is_domains) {
+        fprintf(stderr, "parley: unknown project subcommand '%s'\n", sub);
+        return EXIT_USAGE;
+    }
+    int i = 1;
+    if (is_domains) {
+        uint64_t v;
+        if (argc < 2 || !pl_slice_to_u64(pl_slice_cstr(argv[1]), INT64_MAX, &v) || v == 0) {
+            fprintf(stderr, "parley: project domains needs a project id\n");
+            return EXIT_USAGE;
+        }
+        id = (int64_t)v;
+        i = 2;
+    }
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--json")) {
+            ctx.as_json = true;
+        } else if (is_create && !strcmp(a, "--name") && i + 1 < argc) {
+            free(name);
+            name = pl_xstrdup(argv[++i]);
+        } else if (is_create && !strcmp(a, "--domain")) {
+            if (take_domains(a, &i, argc, argv, &add, &nadd))
+                goto out;
+        } else if (is_domains && !strcmp(a, "--add")) {
+            if (take_domains(a, &i, argc, argv, &add, &nadd))
+                goto out;
+        } else if (is_domains && !strcmp(a, "--remove")) {
+            if (take_domains(a, &i, argc, argv, &rem, &nrem))
+                goto out;
+        } else {
+            fprintf(stderr, "parley: project %s: unexpected argument '%s'\n", sub, a);
+            goto out;
+        }
+    }
+    if (is_create && (!name || !name[0] || strlen(name) > 200)) {
+        fprintf(stderr, "parley: project create needs --name (1 to 200 characters)\n");
+        goto out;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    store_t *s = open_store(&loop, cfg);
+    if (!s) {
+        rc = 1;
+        uv_loop_close(&loop);
+        goto out;
+    }
+    int qrc;
+    if (is_create)
+        qrc = store_project_create(s, name, (const char *const *)add, nadd, cli_project_cb, &ctx);
+    else if (is_list)
+        qrc = store_project_list(s, cli_project_list_cb, &ctx);
+    else
+        qrc = store_project_domains_update(s, id, (const char *const *)add, nadd,
+                                           (const char *const *)rem, nrem, cli_project_cb, &ctx);
+    if (qrc == 0)
+        store_wait(s);
+    else
+        ctx.status = qrc;
+    store_close(s, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (ctx.status == STORE_ENOTFOUND) {
+        fprintf(stderr, "parley: project %lld not found\n", (long long)id);
+        rc = 1;
+    } else if (ctx.status != 0) {
+        fprintf(stderr, "parley: %s\n", store_strerror(ctx.status));
+        rc = 1;
+    } else {
+        rc = 0;
+    }
+out:
+    free(name);
+    free_list(add, nadd);
+    free_list(rem, nrem);
+    return rc;
+}
+
+static int cmd_migrate(const pl_config_t *cfg) {
+    if (!strncmp(cfg->database, "sqlite:", 7) && mkdir_p(cfg->data_dir, 0700) != 0) {
+        fprintf(stderr, "parley: cannot create data directory %s: %s\n", cfg->data_dir,
+                strerror(errno));
+        return 1;
+    }
+    store_options_t so = {.synchronous = cfg->sqlite_sync};
+    char err[512];
+    int applied = 0;
+    if (store_migrate(cfg->database, &so, &applied, err, sizeof err) != 0) {
+        fprintf(stderr, "parley: migrate failed: %s\n", err);
+        return 1;
+    }
+    printf("applied %d migration%s\n", applied, applied == 1 ? "" : "s");
+    return 0;
+}
+
+/* ---- serve ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    uv_loop_t *loop;
+    pl_config_t *cfg;
+    store_t *store;
+    http_server_t *http;
+    http_router_t *router;
+    http_static_t *web;
+    app_t app;
+    uv_signal_t sigint, sigterm;
+    int signals_seen;
+    int64_t demo_project;  /* id printed in the embed snippet, 0 if none */
+} server_t;
+
+static void signal_closed_cb(uv_handle_t *h) {
+    (void)h;
+}
+
+static void store_closed_cb(store_t *s, void *ud) {
+    server_t *sv = ud;
+    (void)s;
+    sv->store = NULL;
+    uv_close((uv_handle_t *)&sv->sigint, signal_closed_cb);
+    uv_close((uv_handle_t *)&sv->sigterm, signal_closed_cb);
+    pl_log_info("shutdown.done", "");
+}
+
+static void http_stopped_cb(http_server_t *h, void *ud) {
+    server_t *sv = ud;
+    http_server_free(h);
+    sv->http = NULL;
+    store_close(sv->store, store_closed_cb, sv);
+}
+
+static void signal_cb(uv_signal_t *h, int signum) {
+    server_t *sv = h->data;
+    if (++sv->signals_seen > 1) {
+        pl_log_warn("shutdown.forced", "signal=%d", signum);
+        _exit(1);
+    }
+    pl_log_info("shutdown.start", "signal=%d timeout_ms=%u", signum, sv->cfg->shutdown_timeout_ms);
+    http_server_shutdown(sv->http, sv->cfg->shutdown_timeout_ms, http_stopped_cb, sv);
+}
+
+typedef struct {
+    int status;
+    int64_t count;
+    int64_t id;
+} sync_ctx_t;
+
+static void sync_count_cb(void *ud, int status, int64_t count) {
+    sync_ctx_t *c = ud;
+    c->status = status;
+    c->count = count;
+}
+
+static void sync_project_cb(void *ud, int status, const store_project_t *p) {
+    sync_ctx_t *c = ud;
+    c->status = status;
+    c->id = status == 0 ? p->id : 0;
+}
+
+static void sync_list_cb(void *ud, int status, const store_project_t *ps, size_t n) {
+    sync_ctx_t *c = ud;
+    c->status = status;
+    c->id = status == 0 && n ? ps[0].id : 0;
+}
+
+/* Creates the demo project on an empty store (--demo), and finds the project id to print. Runs
+ * before the loop serves anything, so waiting here blocks nobody. */
+static int prepare_demo(server_t *sv) {
+    sync_ctx_t c = {0};
+    if (store_project_count(sv->store, sync_count_cb, &c) != 0)
+        return -1;
+    store_wait(sv->store);
+    if (c.status)
+        return -1;
+    if (c.count == 0 && sv->cfg->demo) {
+        const char *domains[] = {"localhost", "127.0.0.1"};
+        if (store_project_create(sv->store, "Demo", domains, 2, sync_project_cb, &c) != 0)
+            return -1;
+        store_wait(sv->store);
+        if (c.status)
+            return -1;
+        pl_log_info("demo.created", "project=%lld", (long long)c.id);
+        sv->demo_project = c.id;
+        return 0;
+    }
+    if (c.count > 0) {
+        if (store_project_list(sv->store, sync_list_cb, &c) != 0)
+            return -1;
+        store_wait(sv->store);
+        if (c.status)
+            return -1;
+        sv->demo_project = c.id;
+    }
+    return 0;
+}
+
+static void print_banner(server_t *sv, unsigned port) {
+    char base[512];
+    if (sv->cfg->public_url[0])
+        snprintf(base, sizeof base, "%s", sv->cfg->public_url);
+    else
+        snprintf(base, sizeof base, "http://localhost:%u", port);
+    size_t bl = strlen(base);
+    if (bl && base[bl - 1] == '/')
+        base[bl - 1] = '\0';
+    printf("\nParley %s is running on %s\n\n", PARLEY_VERSION, base);
+    printf("  Health check:   %s/health\n", base);
+    if (sv->demo_project) {
+        printf("  Widget settings: %s/api/v1/public/projects/%lld/settings\n", base,
+               (long long)sv->demo_project);
+        printf("\n  Embed the chat widget on a page served from a whitelisted domain:\n\n"
+               "    <script src=\"%s/widget.js\" data-project-id=\"%lld\"></script>\n",
+               base, (long long)sv->demo_project);
+    } else {
+        printf("\n  No project yet: create one with\n"
+               "    parley project create --name \"My site\" --domain example.com\n");
+    }
+    printf("\nPress Ctrl-C to stop.\n\n");
+    fflush(stdout);
+}
+
+static int cmd_serve(pl_config_t *cfg) {
+    int rc = 1;
+    server_t sv = {.cfg = cfg};
+    uv_loop_t *loop = uv_default_loop();
+    sv.loop = loop;
+    signal(SIGPIPE, SIG_IGN);
+    uint64_t t0 = pl_mono_ns();
+
+    sv.store = open_store(loop, cfg);
+    if (!sv.store)
+        return 1;
+    char *secret = load_jwt_secret(cfg);
+    if (!secret)
+        goto out_store;
+    if (prepare_demo(&sv) != 0) {
+        fprintf(stderr, "parley: cannot read or create projects\n");
+        goto out_secret;
+    }
+
+    char exe_web[PATH_MAX];
+    const char *web_root = cfg->web_root;
+    if (!web_root[0]) {
+        char exe[PATH_MAX];
+        size_t n = sizeof exe;
+        if (uv_exepath(exe, &n) == 0) {
+            char *slash = strrchr(exe, '/');
+            if (slash)
+                *slash = '\0';
+            if (snprintf(exe_web, sizeof exe_web, "%s/web", exe) >= (int)sizeof exe_web)
+                snprintf(exe_web, sizeof exe_web, "web");
+        } else {
+            snprintf(exe_web, sizeof exe_web, "web");
+        }
+        web_root = exe_web;
+    }
+    sv.web = http_static_new(web_root);
+    sv.router = http_router_new();
+    sv.app = (app_t){.loop = loop, .cfg = cfg, .store = sv.store, .web = sv.web,
+                     .started_ms = (int64_t)pl_mono_ms()};
+    app_http_register(&sv.app, sv.router);
+
+    http_limits_t lim;
+    http_limits_default(&lim);
+    lim.max_connections = cfg->max_connections;
+    lim.max_header_bytes = cfg->max_header_bytes;
+    lim.max_headers = cfg->max_headers;
+    lim.max_body_bytes = cfg->max_body_bytes;
+    lim.header_timeout_ms = cfg->header_timeout_ms;
+    lim.idle_timeout_ms = cfg->idle_timeout_ms;
+    sv.http = http_server_new(loop, &lim, sv.router);
+    int lrc = http_server_listen(sv.http, cfg->host, cfg->port, false);
+    if (lrc) {
+        fprintf(stderr, "parley: cannot listen on %s:%u: %s\n", cfg->host, cfg->port,
+                uv_strerror(lrc));
+        http_server_free(sv.http);
+        uv_run(loop, UV_RUN_NOWAIT);
+        goto out_web;
+    }
+    unsigned port = http_server_port(sv.http);
+    pl_log_info("http.listen", "host=%s port=%u startup_ms=%.1f", cfg->host, port,
+                (double)(pl_mono_ns() - t0) / 1e6);
+    print_banner(&sv, port);
+
+    uv_signal_init(loop, &sv.sigint);
+    uv_signal_init(loop, &sv.sigterm);
+    sv.sigint.data = sv.sigterm.data = &sv;
+    uv_signal_start(&sv.sigint, signal_cb, SIGINT);
+    uv_signal_start(&sv.sigterm, signal_cb, SIGTERM);
+
+    uv_run(loop, UV_RUN_DEFAULT);
+    rc = 0;
+    http_router_free(sv.router);
+    http_static_free(sv.web);
+    free(secret);
+    uv_loop_close(loop);
+    return rc;
+
+out_web:
+    http_router_free(sv.router);
+    http_static_free(sv.web);
+out_secret:
+    free(secret);
+out_store:
+    store_close(sv.store, NULL, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    return rc;
+}
+
+static int cmd_config(const pl_config_t *cfg, int argc, char **argv) {
+    if (argc > 0 && !strcmp(argv[0], "--markdown")) {
+        pl_config_print_markdown(stdout);
+        return 0;
+    }
+    printf("host=%s\nport=%u\ndatabase=%s\nredis=%s\ndata-dir=%s\nweb-root=%s\nlog-level=%s\n"
+           "jwt-secret=%s\n",
+           cfg->host, cfg->port, cfg->database, cfg->redis, cfg->data_dir, cfg->web_root,
+           cfg->log_level, cfg->jwt_secret[0] ? "(set)" : "(generated in data-dir)");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    g_argv0 = argv[0];
+    (void)g_argv0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") || !strcmp(argv[i], "help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+            printf("parley %s\n", PARLEY_VERSION);
+            return 0;
+        }
+    }
+    if (pl_id_init() != 0) {
+        fprintf(stderr, "parley: libsodium could not initialise (no entropy source?)\n");
+        return 1;
+    }
+    pl_config_t cfg;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    if (!rest)
+        return 1;
+    if (pl_config_load(&cfg, argc - 1, argv + 1, rest, &nrest) != 0) {
+        pl_config_dispose(&cfg);
+        free(rest);
+        return EXIT_USAGE;
+    }
+    pl_log_set_level((pl_log_level_t)pl_log_level_parse(cfg.log_level));
+    int rc;
+    if (nrest == 0) {
+        usage(stderr);
+        rc = EXIT_USAGE;
+    } else if (!strcmp(rest[0], "serve") && nrest == 1) {
+        rc = cmd_serve(&cfg);
+    } else if (!strcmp(rest[0], "migrate") && nrest == 1) {
+        rc = cmd_migrate(&cfg);
+    } else if (!strcmp(rest[0], "project")) {
+        rc = cmd_project(&cfg, nrest - 1, rest + 1);
+    } else if (!strcmp(rest[0], "config")) {
+        rc = cmd_config(&cfg, nrest - 1, rest + 1);
+    } else {
+        fprintf(stderr, "parley: unknown command or argument '%s' (see parley --help)\n",
+                nrest > 1 && (!strcmp(rest[0], "serve") || !strcmp(rest[0], "migrate")) ? rest[1]
+                                                                                       : rest[0]);
+        rc = EXIT_USAGE;
+    }
+    pl_config_dispose(&cfg);
+    free(rest);
+    return rc;
+}

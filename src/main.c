@@ -457,6 +457,11 @@ static int cmd_serve(pl_config_t *cfg) {
     sv.loop = loop;
     signal(SIGPIPE, SIG_IGN);
     uint64_t t0 = pl_mono_ns();
+    if (cfg->redis[0]) {
+        fprintf(stderr, "parley: Redis backends are not built yet; unset PARLEY_REDIS/--redis to "
+                        "run with in-process presence, queue and bus\n");
+        return EXIT_USAGE;
+    }
 
     sv.store = open_store(loop, cfg);
     if (!sv.store)

@@ -1,0 +1,852 @@
+/* The backend-neutral half of the store port (store.h; DESIGN.md "Threads and processes"):
+ * requests, the bounded queue, the two store threads with group commit, and delivery of results
+ * to the loop thread. The database work itself is the backend's (store_ops_t,
+ * store_internal.h); nothing here knows SQL. */
+#include "store/store.h"
+
+#include "core/log.h"
+#include "store/migrations.h"
+#include "store/store_internal.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Life of a request: a public wrapper (loop thread) copies its arguments into a store_req_t
+ * and appends it to a loop-local pending list; the idle handle hands all pending requests to
+ * the write or read thread's queue in one go (one lock, one wake-up per loop turn). The write
+ * thread takes everything queued, runs it as one transaction (BEGIN IMMEDIATE; per request
+ * SAVEPOINT, the backend function, RELEASE or ROLLBACK TO; COMMIT) and posts the batch to the
+ * done list; the read thread does the same in a read snapshot. The uv_async_t wakes the loop,
+ * which calls each request's callback with its borrowed result, then frees the request.
+ *
+ * Threads and ownership: fields marked "loop" are touched only by the loop thread; "mu" fields
+ * only under s->mu; a request belongs to exactly one list at a time (pending list: loop;
+ * worker queue and done list: mu; a batch being executed: that worker; ready list: loop).
+ * Counters written by the store threads are atomics. */
+
+/* ---- requests -------------------------------------------------------------------------------- */
+
+typedef struct store_req store_req_t;
+
+/* Runs the request's backend function on a store thread, storing its result in r->res. */
+typedef int (*req_exec_fn)(store_req_t *r, store_conn_t *c);
+
+/* The shape of a request's result, which selects its callback type. */
+typedef enum { RES_DONE, RES_COUNT, RES_PROJECT, RES_PROJECT_LIST } res_kind_t;
+
+/* A list argument: v[0..n) points into the same allocation as v (freed with free(v)). */
+typedef struct {
+    char **v;
+    size_t n;
+} strv_t;
+
+struct store_req {
+    store_req_t *next; /* link in whichever list holds the request */
+    req_exec_fn exec;  /* set by the wrapper */
+    bool write;        /* runs on the write thread, inside the group transaction */
+    res_kind_t kind;   /* which member of cb and res is used */
+    union {
+        store_done_cb done;
+        store_count_cb count;
+        store_project_cb project;
+        store_project_list_cb project_list;
+    } cb;
+    void *ud;   /* the caller's pointer, given back to cb */
+    int status; /* written by the store thread, read by the loop after the hand-over */
+    /* Arguments: copies owned by the request. */
+    struct {
+        int64_t id;
+        char *text;
+        strv_t list[2];
+    } a;
+    /* Result: owned by the request until it is freed after the callback. */
+    union {
+        int64_t count;
+        store_project_t *project;
+        struct {
+            store_project_t *v;
+            size_t n;
+        } projects;
+    } res;
+};
+
+typedef struct {
+    store_req_t *head, *tail; /* FIFO; both NULL when empty */
+    size_t n;
+} req_list_t;
+
+static void list_push(req_list_t *l, store_req_t *r) {
+    r->next = NULL;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->n++;
+}
+
+static store_req_t *list_pop(req_list_t *l) {
+    store_req_t *r = l->head;
+    if (r) {
+        l->head = r->next;
+        if (!l->head)
+            l->tail = NULL;
+        l->n--;
+        r->next = NULL;
+    }
+    return r;
+}
+
+/* Moves every request of src to the end of dst; src ends empty. O(1). */
+static void list_move(req_list_t *dst, req_list_t *src) {
+    if (!src->head)
+        return;
+    if (dst->tail)
+        dst->tail->next = src->head;
+    else
+        dst->head = src->head;
+    dst->tail = src->tail;
+    dst->n += src->n;
+    *src = (req_list_t){0};
+}
+
+/* Detaches the first max requests of src (all when it holds fewer). O(min(n, max)). */
+static req_list_t list_take(req_list_t *src, size_t max) {
+    if (src->n <= max) {
+        req_list_t all = *src;
+        *src = (req_list_t){0};
+        return all;
+    }
+    req_list_t part = {.head = src->head, .n = max};
+    store_req_t *last = src->head;
+    for (size_t i = 1; i < max; i++)
+        last = last->next;
+    src->head = last->next;
+    src->n -= max;
+    last->next = NULL;
+    part.tail = last;
+    return part;
+}
+
+/* ---- the store ------------------------------------------------------------------------------- */
+
+typedef struct {
+    store_t *s;
+    bool write;         /* the write thread (group commit) or the read thread */
+    size_t max_batch;   /* requests taken at once: all for writes, STORE_READ_BATCH for reads */
+    store_conn_t *conn; /* used only by this thread while it runs; it closes it on exit */
+    uv_thread_t tid;
+    bool started;     /* tid is a running (or exited, not yet joined) thread */
+    uv_cond_t cond;   /* signalled when queue grows or stop is set (with s->mu) */
+    req_list_t queue; /* mu: requests handed over, not yet taken */
+    bool stop;        /* mu: exit once queue is empty */
+} worker_t;
+
+struct store {
+    uv_loop_t *loop;
+    const store_ops_t *ops;
+    uint32_t max_in_flight; /* requests in flight at once */
+
+    /* loop */
+    uv_async_t async;         /* wakes the loop for completions; ref'd only while needed */
+    uv_idle_t idle;           /* active while pending lists are non-empty */
+    req_list_t pending_write; /* submitted this turn, not yet handed over */
+    req_list_t pending_read;
+    req_list_t ready;   /* taken from done, being delivered */
+    uint32_t in_flight; /* submitted and not yet called back */
+    bool closing;       /* store_close was called: refuse new requests */
+    bool close_started; /* threads joined, handles closing */
+    int handles_open;   /* async and idle, until their close callbacks */
+    store_close_cb close_cb;
+    void *close_ud;
+    uint64_t n_failed;
+    uint64_t n_rejected;
+
+    /* mu */
+    uv_mutex_t mu;
+    req_list_t done; /* executed, waiting for the loop */
+    int exited;      /* store threads that have finished */
+    bool attached;   /* async is initialised: threads may signal it */
+    worker_t writer, reader;
+
+    /* written by the store threads */
+    _Atomic uint64_t n_requests, n_reads, n_writes, n_transactions, largest_batch;
+};
+
+void store__errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+const char *store_strerror(int err) {
+    switch (err) {
+    case STORE_ENOTFOUND:
+        return "not found";
+    case STORE_ECONFLICT:
+        return "conflict";
+    default:
+        return pl_strerror(err);
+    }
+}
+
+/* ---- projects -------------------------------------------------------------------------------- */
+
+void store__project_dispose(store_project_t *p) {
+    free(p->name);
+    for (size_t i = 0; i < p->ndomains; i++)
+        free(p->domains[i]);
+    free(p->domains);
+    free(p->widget_settings_json);
+    free(p->identity_secret);
+    memset(p, 0, sizeof *p);
+}
+
+void store_project_free(store_project_t *p) {
+    if (!p)
+        return;
+    store__project_dispose(p);
+    free(p);
+}
+
+static bool dup_str(const char *src, char **out) {
+    *out = NULL;
+    if (!src)
+        return true;
+    *out = strdup(src);
+    return *out != NULL;
+}
+
+store_project_t *store_project_dup(const store_project_t *p) {
+    store_project_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = p->id;
+    c->identity_verification = p->identity_verification;
+    c->created_at = p->created_at;
+    c->updated_at = p->updated_at;
+    if (!dup_str(p->name, &c->name) ||
+        !dup_str(p->widget_settings_json, &c->widget_settings_json) ||
+        !dup_str(p->identity_secret, &c->identity_secret))
+        goto out_free;
+    if (p->ndomains) {
+        if (p->ndomains > SIZE_MAX / sizeof(char *))
+            goto out_free;
+        c->domains = calloc(p->ndomains, sizeof(char *));
+        if (!c->domains)
+            goto out_free;
+        for (; c->ndomains < p->ndomains; c->ndomains++)
+            if (!dup_str(p->domains[c->ndomains], &c->domains[c->ndomains]))
+                goto out_free;
+    }
+    return c;
+out_free:
+    store_project_free(c);
+    return NULL;
+}
+
+/* ---- the store threads ----------------------------------------------------------------------- */
+
+static void fail_batch(req_list_t *b, int status) {
+    for (store_req_t *r = b->head; r; r = r->next)
+        r->status = status;
+}
+
+static void count_executed(store_t *s, const req_list_t *b, bool write) {
+    atomic_fetch_add_explicit(&s->n_requests, b->n, memory_order_relaxed);
+    atomic_fetch_add_explicit(write ? &s->n_writes : &s->n_reads, b->n, memory_order_relaxed);
+}
+
+/* Group commit: the whole batch in one transaction, each request in its own savepoint so that
+ * a failing request is undone alone and keeps its own status. If the transaction itself fails
+ * (begin, a lost savepoint, commit), nothing of the batch stays and every request gets
+ * PL_EUNAVAIL. */
+static void run_write_batch(store_t *s, store_conn_t *c, req_list_t *b) {
+    const store_ops_t *ops = s->ops;
+    const char *what = "begin";
+    count_executed(s, b, true);
+    int rc = ops->begin(c, true);
+    if (rc != 0)
+        goto out_fail;
+    for (store_req_t *r = b->head; r; r = r->next) {
+        what = "savepoint";
+        rc = ops->savepoint(c);
+        if (rc != 0)
+            goto out_rollback;
+        r->status = r->exec(r, c);
+        what = "end of savepoint";
+        rc = r->status == 0 ? ops->release(c) : ops->rollback_to(c);
+        if (rc != 0)
+            goto out_rollback;
+    }
+    what = "commit";
+    rc = ops->commit(c);
+    if (rc != 0)
+        goto out_rollback;
+    atomic_fetch_add_explicit(&s->n_transactions, 1, memory_order_relaxed);
+    if (b->n > atomic_load_explicit(&s->largest_batch, memory_order_relaxed))
+        atomic_store_explicit(&s->largest_batch, b->n, memory_order_relaxed);
+    return;
+
+out_rollback:
+    ops->rollback(c);
+out_fail:
+    pl_log_warn("store_batch_failed", "backend=%s step=\"%s\" requests=%zu status=\"%s\"",
+                ops->name, what, b->n, store_strerror(rc));
+    fail_batch(b, PL_EUNAVAIL);
+}
+
+/* Reads share one snapshot per batch; a failing read fails alone. */
+static void run_read_batch(store_t *s, store_conn_t *c, req_list_t *b) {
+    const store_ops_t *ops = s->ops;
+    count_executed(s, b, false);
+    int rc = ops->begin(c, false);
+    if (rc != 0) {
+        pl_log_warn("store_batch_failed", "backend=%s step=begin requests=%zu status=\"%s\"",
+                    ops->name, b->n, store_strerror(rc));
+        fail_batch(b, PL_EUNAVAIL);
+        return;
+    }
+    for (store_req_t *r = b->head; r; r = r->next)
+        r->status = r->exec(r, c);
+    if (ops->commit(c) != 0)
+        ops->rollback(c);
+}
+
+static void worker_main(void *arg) {
+    worker_t *w = arg;
+    store_t *s = w->s;
+    pthread_setname_np(pthread_self(), w->write ? "parley-store-w" : "parley-store-r");
+    for (;;) {
+        uv_mutex_lock(&s->mu);
+        while (!w->queue.head && !w->stop)
+            uv_cond_wait(&w->cond, &s->mu);
+        req_list_t batch = list_take(&w->queue, w->max_batch);
+        uv_mutex_unlock(&s->mu);
+        if (!batch.head)
+            break; /* stop, and nothing left to do */
+        if (w->write)
+            run_write_batch(s, w->conn, &batch);
+        else
+            run_read_batch(s, w->conn, &batch);
+        uv_mutex_lock(&s->mu);
+        list_move(&s->done, &batch);
+        uv_mutex_unlock(&s->mu);
+        uv_async_send(&s->async);
+    }
+    s->ops->conn_close(w->conn);
+    w->conn = NULL;
+    uv_mutex_lock(&s->mu);
+    s->exited++;
+    bool notify = s->attached;
+    uv_mutex_unlock(&s->mu);
+    if (notify)
+        uv_async_send(&s->async);
+}
+
+/* Tells both threads to finish their queues and exit, and waits for them (they have nothing
+ * queued when this is called from store_open's error path; store_close uses it only after
+ * they have exited). */
+static void workers_stop_join(store_t *s) {
+    uv_mutex_lock(&s->mu);
+    s->writer.stop = s->reader.stop = true;
+    uv_cond_signal(&s->writer.cond);
+    uv_cond_signal(&s->reader.cond);
+    uv_mutex_unlock(&s->mu);
+    worker_t *ws[] = {&s->writer, &s->reader};
+    for (size_t i = 0; i < 2; i++) {
+        if (ws[i]->started)
+            uv_thread_join(&ws[i]->tid);
+        ws[i]->started = false;
+    }
+}
+
+/* ---- the loop side --------------------------------------------------------------------------- */
+
+static void req_free(store_req_t *r) {
+    free(r->a.text);
+    free(r->a.list[0].v);
+    free(r->a.list[1].v);
+    switch (r->kind) {
+    case RES_PROJECT:
+        store_project_free(r->res.project);
+        break;
+    case RES_PROJECT_LIST:
+        for (size_t i = 0; i < r->res.projects.n; i++)
+            store__project_dispose(&r->res.projects.v[i]);
+        free(r->res.projects.v);
+        break;
+    case RES_DONE:
+    case RES_COUNT:
+        break;
+    }
+    free(r);
+}
+
+/* Calls the request's callback (if any); results are borrowed by it. */
+static void req_deliver(store_req_t *r) {
+    int st = r->status;
+    switch (r->kind) {
+    case RES_DONE:
+        if (r->cb.done)
+            r->cb.done(r->ud, st);
+        break;
+    case RES_COUNT:
+        if (r->cb.count)
+            r->cb.count(r->ud, st, st == 0 ? r->res.count : 0);
+        break;
+    case RES_PROJECT:
+        assert(st != 0 || r->res.project);
+        if (r->cb.project)
+            r->cb.project(r->ud, st, st == 0 ? r->res.project : NULL);
+        break;
+    case RES_PROJECT_LIST:
+        if (r->cb.project_list)
+            r->cb.project_list(r->ud, st, st == 0 ? r->res.projects.v : NULL,
+                               st == 0 ? r->res.projects.n : 0);
+        break;
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    store_t *s = h->data;
+    if (--s->handles_open > 0)
+        return;
+    if (s->close_cb)
+        s->close_cb(s, s->close_ud);
+    uv_cond_destroy(&s->writer.cond);
+    uv_cond_destroy(&s->reader.cond);
+    uv_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* Finishes store_close once every request has called back and both threads have exited. */
+static void maybe_finish_close(store_t *s) {
+    if (!s->closing || s->close_started || s->in_flight > 0)
+        return;
+    uv_mutex_lock(&s->mu);
+    int exited = s->exited;
+    uv_mutex_unlock(&s->mu);
+    if (exited < 2)
+        return;
+    s->close_started = true;
+    workers_stop_join(s); /* both have exited: this only reaps them */
+    pl_log_info("store_closed", "backend=%s requests=%llu transactions=%llu", s->ops->name,
+                (unsigned long long)atomic_load(&s->n_requests),
+                (unsigned long long)atomic_load(&s->n_transactions));
+    uv_close((uv_handle_t *)&s->async, on_handle_closed);
+    uv_close((uv_handle_t *)&s->idle, on_handle_closed);
+}
+
+static void on_async(uv_async_t *h) {
+    store_t *s = h->data;
+    uv_mutex_lock(&s->mu);
+    list_move(&s->ready, &s->done);
+    uv_mutex_unlock(&s->mu);
+    /* Bounded work per wakeup: the rest is delivered on the next turn. */
+    for (unsigned i = 0; i < STORE_DELIVER_BATCH && s->ready.head; i++) {
+        store_req_t *r = list_pop(&s->ready);
+        if (r->status != 0)
+            s->n_failed++;
+        req_deliver(r);
+        req_free(r);
+        if (--s->in_flight == 0 && !s->closing)
+            uv_unref((uv_handle_t *)&s->async);
+    }
+    if (s->ready.head)
+        uv_async_send(&s->async);
+    else
+        maybe_finish_close(s);
+}
+
+/* Hands the requests submitted this turn to the store threads. */
+static void flush_pending(store_t *s) {
+    if (!s->pending_write.head && !s->pending_read.head)
+        return;
+    uv_mutex_lock(&s->mu);
+    if (s->pending_write.head) {
+        list_move(&s->writer.queue, &s->pending_write);
+        uv_cond_signal(&s->writer.cond);
+    }
+    if (s->pending_read.head) {
+        list_move(&s->reader.queue, &s->pending_read);
+        uv_cond_signal(&s->reader.cond);
+    }
+    uv_mutex_unlock(&s->mu);
+}
+
+static void on_idle(uv_idle_t *h) {
+    store_t *s = h->data;
+    flush_pending(s);
+    uv_idle_stop(h);
+}
+
+/* A new request, or NULL with *err set when the store cannot take one now (closing or full:
+ * counted as rejected). Capacity is checked before anything is allocated. */
+static store_req_t *req_new(store_t *s, bool write, res_kind_t kind, req_exec_fn exec, void *ud,
+                            int *err) {
+    if (s->closing || s->in_flight >= s->max_in_flight) {
+        s->n_rejected++;
+        *err = PL_EUNAVAIL;
+        return NULL;
+    }
+    store_req_t *r = pl_xcalloc(1, sizeof *r);
+    r->write = write;
+    r->kind = kind;
+    r->exec = exec;
+    r->ud = ud;
+    return r;
+}
+
+/* Queues a request made by req_new (capacity was checked there, on this same thread). */
+static void req_submit(store_t *s, store_req_t *r) {
+    list_push(r->write ? &s->pending_write : &s->pending_read, r);
+    if (s->in_flight++ == 0)
+        uv_ref((uv_handle_t *)&s->async);
+    if (!uv_is_active((uv_handle_t *)&s->idle))
+        uv_idle_start(&s->idle, on_idle);
+}
+
+/* Copies text for a request, charging its bytes to *budget. */
+static int arg_text(const char *src, size_t *budget, char **out) {
+    if (!src)
+        return PL_EINVAL;
+    size_t len = strlen(src);
+    if (len >= *budget)
+        return PL_ETOOBIG;
+    *budget -= len + 1;
+    *out = malloc(len + 1);
+    if (!*out)
+        return PL_ENOMEM;
+    memcpy(*out, src, len + 1);
+    return 0;
+}
+
+/* Copies a list of strings into one allocation, charging its bytes to *budget. */
+static int arg_list(const char *const *v, size_t n, size_t *budget, strv_t *out) {
+    *out = (strv_t){0};
+    if (n == 0)
+        return 0;
+    if (!v)
+        return PL_EINVAL;
+    if (n > STORE_MAX_LIST)
+        return PL_ETOOBIG;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i])
+            return PL_EINVAL;
+        size_t len = strlen(v[i]);
+        if (len >= *budget - bytes) /* bytes <= *budget holds: checked on every step */
+            return PL_ETOOBIG;
+        bytes += len + 1;
+    }
+    *budget -= bytes;
+    size_t table = n * sizeof(char *); /* n <= STORE_MAX_LIST: no overflow */
+    char **copy = malloc(table + bytes);
+    if (!copy)
+        return PL_ENOMEM;
+    char *p = (char *)copy + table;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i]) + 1;
+        memcpy(p, v[i], len);
+        copy[i] = p;
+        p += len;
+    }
+    out->v = copy;
+    out->n = n;
+    return 0;
+}
+
+/* ---- opening and closing --------------------------------------------------------------------- */
+
+/* Picks the backend for url and the target it gets (the text after "sqlite:"); NULL with a
+ * message when the URL names no backend this binary has. */
+static const store_ops_t *backend_for_url(const char *url, const char **target, char *err,
+                                          size_t errlen) {
+    if (!url || !url[0]) {
+        store__errf(err, errlen, "no database URL (expected sqlite:PATH or postgres://...)");
+        return NULL;
+    }
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        *target = url + 7;
+        return &store_sqlite_ops;
+    }
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
+        store__errf(err, errlen, "PostgreSQL support is not built yet");
+        return NULL;
+    }
+    /* Name only the scheme: the rest of a URL may hold a password. */
+    size_t scheme = strcspn(url, ":");
+    store__errf(err, errlen,
+                "unsupported database URL scheme \"%.*s\" (expected sqlite:PATH or "
+                "postgres://...)",
+                (int)(scheme > 32 ? 32 : scheme), url);
+    return NULL;
+}
+
+static bool options_check(const store_options_t *o, char *err, size_t errlen) {
+    if (o && o->synchronous && strcmp(o->synchronous, "normal") != 0 &&
+        strcmp(o->synchronous, "full") != 0) {
+        store__errf(err, errlen, "synchronous must be \"normal\" or \"full\", not \"%.32s\"",
+                    o->synchronous);
+        return false;
+    }
+    return true;
+}
+
+/* Opens the write connection of url and brings its schema up to date. */
+static store_conn_t *open_migrated(const char *url, const store_options_t *opts,
+                                   const store_ops_t **ops, const char **target, int *applied,
+                                   int *rc, char *err, size_t errlen) {
+    *rc = PL_EINVAL;
+    if (!options_check(opts, err, errlen))
+        return NULL;
+    *ops = backend_for_url(url, target, err, errlen);
+    if (!*ops)
+        return NULL;
+    *rc = PL_EUNAVAIL;
+    store_conn_t *c = (*ops)->conn_open(*target, opts, STORE_CONN_WRITE, err, errlen);
+    if (!c)
+        return NULL;
+    size_t n;
+    const store_migration_t *list = store_migrations(&n);
+    *rc = store_migrations_run(c, list, n, applied, err, errlen);
+    if (*rc != 0) {
+        (*ops)->conn_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+int store_migrate(const char *url, const store_options_t *opts, int *applied, char *err,
+                  size_t errlen) {
+    const store_ops_t *ops;
+    const char *target;
+    int rc;
+    *applied = 0;
+    store_conn_t *c = open_migrated(url, opts, &ops, &target, applied, &rc, err, errlen);
+    if (!c)
+        return rc;
+    ops->conn_close(c);
+    return 0;
+}
+
+store_t *store_open(uv_loop_t *loop, const char *url, const store_options_t *opts, char *err,
+                    size_t errlen) {
+    const store_ops_t *ops;
+    const char *target;
+    int applied = 0, rc;
+    store_conn_t *wconn = open_migrated(url, opts, &ops, &target, &applied, &rc, err, errlen);
+    if (!wconn)
+        return NULL;
+    store_conn_t *rconn = ops->conn_open(target, opts, STORE_CONN_READ, err, errlen);
+    if (!rconn)
+        goto out_close_write;
+
+    store_t *s = pl_xcalloc(1, sizeof *s);
+    s->loop = loop;
+    s->ops = ops;
+    s->max_in_flight = opts && opts->max_queue ? opts->max_queue : STORE_MAX_QUEUE;
+    s->writer = (worker_t){.s = s, .write = true, .conn = wconn, .max_batch = SIZE_MAX};
+    s->reader = (worker_t){.s = s, .write = false, .conn = rconn, .max_batch = STORE_READ_BATCH};
+    const char *what = "a mutex";
+    if ((rc = uv_mutex_init(&s->mu)) != 0)
+        goto out_free;
+    what = "a condition variable";
+    if ((rc = uv_cond_init(&s->writer.cond)) != 0)
+        goto out_mutex;
+    if ((rc = uv_cond_init(&s->reader.cond)) != 0)
+        goto out_cond_writer;
+    /* From here each started thread owns (and closes) its connection. */
+    what = "the store threads";
+    if ((rc = uv_thread_create(&s->writer.tid, worker_main, &s->writer)) != 0)
+        goto out_cond_reader;
+    s->writer.started = true;
+    wconn = NULL;
+    if ((rc = uv_thread_create(&s->reader.tid, worker_main, &s->reader)) != 0)
+        goto out_threads;
+    s->reader.started = true;
+    rconn = NULL;
+    what = "the loop handle";
+    if ((rc = uv_async_init(loop, &s->async, on_async)) != 0)
+        goto out_threads;
+    uv_idle_init(loop, &s->idle);
+    s->async.data = s;
+    s->idle.data = s;
+    s->handles_open = 2;
+    uv_unref((uv_handle_t *)&s->async); /* nothing in flight yet */
+    uv_mutex_lock(&s->mu);
+    s->attached = true;
+    uv_mutex_unlock(&s->mu);
+    pl_log_info("store_open", "backend=%s migrations_applied=%d schema_version=%d", ops->name,
+                applied, store_migrations_latest());
+    return s;
+
+out_threads:
+    workers_stop_join(s); /* nothing was queued: they exit at once, closing their connections */
+out_cond_reader:
+    uv_cond_destroy(&s->reader.cond);
+out_cond_writer:
+    uv_cond_destroy(&s->writer.cond);
+out_mutex:
+    uv_mutex_destroy(&s->mu);
+out_free:
+    store__errf(err, errlen, "cannot create %s: %s", what, uv_strerror(rc));
+    free(s);
+    ops->conn_close(rconn);
+out_close_write:
+    ops->conn_close(wconn);
+    return NULL;
+}
+
+void store_close(store_t *s, store_close_cb cb, void *ud) {
+    assert(!s->closing); /* ours: close once */
+    if (s->closing)
+        return;
+    s->closing = true;
+    s->close_cb = cb;
+    s->close_ud = ud;
+    uv_ref((uv_handle_t *)&s->async); /* the loop lives until the threads have gone */
+    flush_pending(s);
+    uv_idle_stop(&s->idle);
+    uv_mutex_lock(&s->mu);
+    s->writer.stop = s->reader.stop = true;
+    uv_cond_signal(&s->writer.cond);
+    uv_cond_signal(&s->reader.cond);
+    uv_mutex_unlock(&s->mu);
+    /* The threads signal the async handle as they exit; on_async finishes the close. */
+}
+
+void store_wait(store_t *s) {
+    while (s->in_flight > 0)
+        uv_run(s->loop, UV_RUN_ONCE);
+}
+
+void store_stats(const store_t *s, store_stats_t *st) {
+    store_t *m = (store_t *)s; /* atomic loads need a non-const object in C17 */
+    *st = (store_stats_t){
+        .requests = atomic_load_explicit(&m->n_requests, memory_order_relaxed),
+        .reads = atomic_load_explicit(&m->n_reads, memory_order_relaxed),
+        .writes = atomic_load_explicit(&m->n_writes, memory_order_relaxed),
+        .transactions = atomic_load_explicit(&m->n_transactions, memory_order_relaxed),
+        .largest_batch = atomic_load_explicit(&m->largest_batch, memory_order_relaxed),
+        .failed = s->n_failed,
+        .rejected = s->n_rejected,
+        .in_flight = s->in_flight,
+    };
+}
+
+/* ---- operations: an exec thunk (store thread) and a wrapper (loop thread) each --------------- */
+
+static int exec_ping(store_req_t *r, store_conn_t *c) {
+    (void)r;
+    return c->ops->ping(c);
+}
+
+int store_ping(store_t *s, store_done_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_DONE, exec_ping, ud, &err);
+    if (!r)
+        return err;
+    r->cb.done = cb;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_project_create(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_create(c, r->a.text, (const char *const *)r->a.list[0].v, r->a.list[0].n,
+                                  &r->res.project);
+}
+
+int store_project_create(store_t *s, const char *name, const char *const *domains, size_t ndomains,
+                         store_project_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_PROJECT, exec_project_create, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project = cb;
+    size_t budget = STORE_MAX_ARG_BYTES;
+    if ((err = arg_text(name, &budget, &r->a.text)) != 0 ||
+        (err = arg_list(domains, ndomains, &budget, &r->a.list[0])) != 0) {
+        req_free(r);
+        return err;
+    }
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_project_get(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_get(c, r->a.id, &r->res.project);
+}
+
+int store_project_get(store_t *s, int64_t id, store_project_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_PROJECT, exec_project_get, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project = cb;
+    r->a.id = id;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_project_list(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_list(c, &r->res.projects.v, &r->res.projects.n);
+}
+
+int store_project_list(store_t *s, store_project_list_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_PROJECT_LIST, exec_project_list, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project_list = cb;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_project_domains_update(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_domains_update(c, r->a.id, (const char *const *)r->a.list[0].v,
+                                          r->a.list[0].n, (const char *const *)r->a.list[1].v,
+                                          r->a.list[1].n, &r->res.project);
+}
+
+int store_project_domains_update(store_t *s, int64_t id, const char *const *add, size_t nadd,
+                                 const char *const *remove, size_t nremove, store_project_cb cb,
+                                 void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_PROJECT, exec_project_domains_update, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project = cb;
+    r->a.id = id;
+    size_t budget = STORE_MAX_ARG_BYTES;
+    if ((err = arg_list(add, nadd, &budget, &r->a.list[0])) != 0 ||
+        (err = arg_list(remove, nremove, &budget, &r->a.list[1])) != 0) {
+        req_free(r);
+        return err;
+    }
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_project_count(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_count(c, &r->res.count);
+}
+
+int store_project_count(store_t *s, store_count_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_COUNT, exec_project_count, ud, &err);
+    if (!r)
+        return err;
+    r->cb.count = cb;
+    req_submit(s, r);
+    return 0;
+}

@@ -61,7 +61,7 @@ PL_NODISCARD int pl_buf_reserve(pl_buf_t *b, size_t n);
 PL_NODISCARD int pl_buf_append(pl_buf_t *b, const void *p, size_t n);
 PL_NODISCARD int pl_buf_append_cstr(pl_buf_t *b, const char *s);
 PL_NODISCARD int pl_buf_printf(pl_buf_t *b, const char *fmt, ...) PL_PRINTF(2, 3);
-PL_NODISCARD int pl_buf_vprintf(pl_buf_t *b, const char *fmt, va_list ap);
+PL_NODISCARD int pl_buf_vprintf(pl_buf_t *b, const char *fmt, va_list ap) PL_PRINTF(2, 0);
 /* Drops the first n bytes (n <= len). O(len - n). */
 void pl_buf_consume(pl_buf_t *b, size_t n);
 static inline void pl_buf_reset(pl_buf_t *b) {

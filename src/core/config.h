@@ -31,6 +31,12 @@ typedef struct {
     uint32_t ping_timeout_ms;   /* Engine.IO pingTimeout */
     uint32_t max_payload;       /* Engine.IO maxPayload, bytes */
     uint32_t connect_timeout_ms; /* Socket.IO: time a client has to send CONNECT */
+    uint32_t max_sockets_per_ip; /* Socket.IO connections open at once from one address */
+    uint32_t max_connects_per_ip; /* new Socket.IO connections per second from one address */
+    uint32_t visitor_burst;     /* messages a visitor may send within visitor_burst_ms */
+    uint32_t visitor_burst_ms;  /* the burst window, ms */
+    uint32_t visitor_per_minute; /* messages a visitor may send per minute */
+    uint32_t typing_per_second; /* typing / context events per second per socket */
     bool demo;                  /* create the demo project on start if there is no project */
 } pl_config_t;
 

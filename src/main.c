@@ -1,7 +1,9 @@
 /* The parley command: settings, subcommands, and the wiring of `serve` (store, HTTP server,
  * app routes, signals, graceful shutdown). Everything protocol- or chat-specific lives in the
  * layers under src/; this file only chooses and connects them (DESIGN.md "Layers": main). */
+#include "app/accounts.h"
 #include "app/app.h"
+#include "app/gateway.h"
 #include "app/origin.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -11,6 +13,9 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "http/static.h"
+#include "presence/presence.h"
+#include "queue/queue.h"
+#include "sio/server.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +46,11 @@ static void usage(FILE *out) {
             "  project list [--json]               list projects\n"
             "  project domains ID [--add D]... [--remove D]... [--json]\n"
             "                                      change a project's whitelisted domains\n"
+            "  agent create --email E --password P --project ID [--name N] [--role agent|manager]\n"
+            "               [--json]               create an agent account (if new) and make it a\n"
+            "                                      member of project ID\n"
+            "  agent token --email E               print a fresh access token (last line)\n"
+            "  agent revoke --email E              refuse every token issued so far\n"
             "  config [--markdown]                 print the effective settings\n\n"
             "Options: --help, --version. With --json, commands print one JSON object per record.\n"
             "A domain is a hostname (shop.example.com), an IPv4 address or *.example.com.\n\n"
@@ -308,6 +319,190 @@ out:
     return rc;
 }
 
+
+/* ---- agent commands -------------------------------------------------------------------------- */
+
+typedef struct {
+    int status;
+    int64_t user_id;
+    char email[APP_EMAIL_MAX + 1];
+    char full_name[256];
+} user_ctx_t;
+
+static void cli_user_cb(void *ud, int status, const store_user_t *u) {
+    user_ctx_t *c = ud;
+    c->status = status;
+    if (status == 0) {
+        c->user_id = u->id;
+        snprintf(c->email, sizeof c->email, "%s", u->email);
+        snprintf(c->full_name, sizeof c->full_name, "%s", u->full_name ? u->full_name : "");
+    }
+}
+
+static void cli_done_cb(void *ud, int status) {
+    *(int *)ud = status;
+}
+
+static int cmd_agent(const pl_config_t *cfg, int argc, char **argv) {
+    if (argc < 1) {
+        fprintf(stderr, "parley: agent needs a subcommand: create, token or revoke\n");
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[0];
+    const char *email_in = NULL, *password = NULL, *name = NULL, *role = "agent";
+    int64_t project = 0;
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        if (!strcmp(a, "--json")) {
+            as_json = true;
+        } else if (!strcmp(a, "--email") && has) {
+            email_in = argv[++i];
+        } else if (!strcmp(a, "--password") && has) {
+            password = argv[++i];
+        } else if (!strcmp(a, "--name") && has) {
+            name = argv[++i];
+        } else if (!strcmp(a, "--role") && has) {
+            role = argv[++i];
+        } else if (!strcmp(a, "--project") && has) {
+            uint64_t v;
+            if (!pl_slice_to_u64(pl_slice_cstr(argv[++i]), INT64_MAX, &v) || v == 0) {
+                fprintf(stderr, "parley: --project needs a project id\n");
+                return EXIT_USAGE;
+            }
+            project = (int64_t)v;
+        } else {
+            fprintf(stderr, "parley: agent %s: unexpected argument '%s'\n", sub, a);
+            return EXIT_USAGE;
+        }
+    }
+    bool is_create = !strcmp(sub, "create"), is_token = !strcmp(sub, "token"),
+         is_revoke = !strcmp(sub, "revoke");
+    if (!is_create && !is_token && !is_revoke) {
+        fprintf(stderr, "parley: unknown agent subcommand '%s'\n", sub);
+        return EXIT_USAGE;
+    }
+    char email[APP_EMAIL_MAX + 1];
+    if (!email_in || app_email_normalize(email_in, email) != 0) {
+        fprintf(stderr, "parley: agent %s needs --email with a valid address\n", sub);
+        return EXIT_USAGE;
+    }
+    char hash[crypto_pwhash_STRBYTES];
+    if (is_create) {
+        if (!project) {
+            fprintf(stderr, "parley: agent create needs --project ID\n");
+            return EXIT_USAGE;
+        }
+        if (strcmp(role, "agent") && strcmp(role, "manager")) {
+            fprintf(stderr, "parley: --role must be agent or manager\n");
+            return EXIT_USAGE;
+        }
+        if (!password || app_password_hash(password, hash, sizeof hash) != 0) {
+            fprintf(stderr, "parley: agent create needs --password of %d to %d characters\n",
+                    APP_PASSWORD_MIN, APP_PASSWORD_MAX);
+            return EXIT_USAGE;
+        }
+    }
+    char *secret = NULL;
+    if (is_token) {
+        if (mkdir_p(cfg->data_dir, 0700) != 0 || !(secret = load_jwt_secret(cfg)))
+            return 1;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    store_t *s = open_store(&loop, cfg);
+    if (!s) {
+        uv_loop_close(&loop);
+        free(secret);
+        return 1;
+    }
+    int rc = 1;
+    user_ctx_t u = {0};
+    int64_t now = pl_wall_ms();
+    if (is_create) {
+        const char *full = name ? name : email;
+        if (store_user_create(s, email, hash, full, now, cli_user_cb, &u) == 0)
+            store_wait(s);
+        else
+            u.status = PL_EUNAVAIL;
+        if (u.status == STORE_ECONFLICT) {
+            /* An existing account: it only gains the membership. */
+            if (store_user_by_email(s, email, cli_user_cb, &u) == 0)
+                store_wait(s);
+        }
+        if (u.status != 0) {
+            fprintf(stderr, "parley: cannot create the account: %s\n", store_strerror(u.status));
+            goto out;
+        }
+        int mst = PL_EUNAVAIL;
+        if (store_member_add(s, project, u.user_id, role, cli_done_cb, &mst) == 0)
+            store_wait(s);
+        if (mst == STORE_ENOTFOUND) {
+            fprintf(stderr, "parley: project %lld not found\n", (long long)project);
+            goto out;
+        }
+        if (mst != 0) {
+            fprintf(stderr, "parley: cannot add the membership: %s\n", store_strerror(mst));
+            goto out;
+        }
+        if (as_json) {
+            json_t *j = json_pack("{s:I, s:s, s:s, s:I, s:s}", "id", (json_int_t)u.user_id,
+                                  "email", u.email, "fullName", u.full_name, "projectId",
+                                  (json_int_t)project, "role", role);
+            char *t = json_dumps(j, JSON_COMPACT);
+            printf("%s\n", t);
+            free(t);
+            json_decref(j);
+        } else {
+            printf("agent %lld <%s> is %s of project %lld\n", (long long)u.user_id, u.email,
+                   !strcmp(role, "manager") ? "a manager" : "an agent", (long long)project);
+        }
+        rc = 0;
+        goto out;
+    }
+    if (store_user_by_email(s, email, cli_user_cb, &u) == 0)
+        store_wait(s);
+    else
+        u.status = PL_EUNAVAIL;
+    if (u.status == STORE_ENOTFOUND) {
+        fprintf(stderr, "parley: no agent with e-mail %s\n", email);
+        goto out;
+    }
+    if (u.status != 0) {
+        fprintf(stderr, "parley: %s\n", store_strerror(u.status));
+        goto out;
+    }
+    if (is_token) {
+        pl_buf_t tok;
+        pl_buf_init(&tok, 0);
+        if (app_access_token(&tok, secret, u.user_id, u.email, now) == 0) {
+            printf("%s\n", tok.data);
+            rc = 0;
+        }
+        pl_buf_dispose(&tok);
+    } else {
+        int st = PL_EUNAVAIL;
+        if (store_user_revoke_tokens(s, u.user_id, now, cli_done_cb, &st) == 0)
+            store_wait(s);
+        if (st == 0) {
+            printf("tokens of %s issued before now are refused\n", u.email);
+            rc = 0;
+        } else {
+            fprintf(stderr, "parley: %s\n", store_strerror(st));
+        }
+    }
+out:
+    store_close(s, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (secret) {
+        sodium_memzero(secret, strlen(secret));
+        free(secret);
+    }
+    return rc;
+}
+
 static int cmd_migrate(const pl_config_t *cfg) {
     if (!strncmp(cfg->database, "sqlite:", 7) && mkdir_p(cfg->data_dir, 0700) != 0) {
         fprintf(stderr, "parley: cannot create data directory %s: %s\n", cfg->data_dir,
@@ -334,6 +529,10 @@ typedef struct {
     http_server_t *http;
     http_router_t *router;
     http_static_t *web;
+    presence_t *presence;
+    queue_t *queue;
+    sio_server_t *sio;
+    app_gateway_t *gateway;
     app_t app;
     uv_signal_t sigint, sigterm;
     int signals_seen;
@@ -344,6 +543,9 @@ static void signal_closed_cb(uv_handle_t *h) {
     (void)h;
 }
 
+/* Shutdown, in dependency order: the queue stops taking jobs (those in the worker finish), the
+ * Socket.IO server disconnects everyone, the HTTP server lets requests finish, presence
+ * delivers what it owes, then the gateway and the store close. */
 static void store_closed_cb(store_t *s, void *ud) {
     server_t *sv = ud;
     (void)s;
@@ -353,11 +555,32 @@ static void store_closed_cb(store_t *s, void *ud) {
     pl_log_info("shutdown.done", "");
 }
 
+static void presence_closed_cb(void *ud) {
+    server_t *sv = ud;
+    sv->presence = NULL;
+    app_gateway_free(sv->gateway);
+    sv->gateway = NULL;
+    store_close(sv->store, store_closed_cb, sv);
+}
+
 static void http_stopped_cb(http_server_t *h, void *ud) {
     server_t *sv = ud;
     http_server_free(h);
     sv->http = NULL;
-    store_close(sv->store, store_closed_cb, sv);
+    presence_close(sv->presence, presence_closed_cb, sv);
+}
+
+static void sio_closed_cb(void *ud) {
+    server_t *sv = ud;
+    sv->sio = NULL;
+    http_server_shutdown(sv->http, sv->cfg->shutdown_timeout_ms, http_stopped_cb, sv);
+}
+
+static void queue_closed_cb(void *ud) {
+    server_t *sv = ud;
+    sv->queue = NULL;
+    app_gateway_stop(sv->gateway);
+    sio_server_close(sv->sio, sio_closed_cb, sv);
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {
@@ -367,7 +590,7 @@ static void signal_cb(uv_signal_t *h, int signum) {
         _exit(1);
     }
     pl_log_info("shutdown.start", "signal=%d timeout_ms=%u", signum, sv->cfg->shutdown_timeout_ms);
-    http_server_shutdown(sv->http, sv->cfg->shutdown_timeout_ms, http_stopped_cb, sv);
+    queue_close(sv->queue, queue_closed_cb, sv);
 }
 
 typedef struct {
@@ -492,6 +715,24 @@ static int cmd_serve(pl_config_t *cfg) {
     }
     sv.web = http_static_new(web_root);
     sv.router = http_router_new();
+
+    /* The embedded backends of the presence and queue ports (DESIGN.md). */
+    sv.presence = presence_memory_new(loop, PRESENCE_DEFAULT_TTL_S);
+    sv.queue = queue_memory_new(loop, NULL);
+    sio_options_t so;
+    sio_options_default(&so);
+    so.eio.ping_interval_ms = cfg->ping_interval_ms;
+    so.eio.ping_timeout_ms = cfg->ping_timeout_ms;
+    so.eio.max_payload = cfg->max_payload;
+    so.connect_timeout_ms = cfg->connect_timeout_ms;
+    sv.sio = sio_server_new(loop, &so);
+    if (!sv.presence || !sv.queue || !sv.sio) {
+        fprintf(stderr, "parley: out of memory\n");
+        goto out_web;
+    }
+    sv.gateway = app_gateway_new(loop, cfg, sv.store, sv.presence, sv.queue, sv.sio, secret);
+    http_router_add(sv.router, NULL, "/socket.io/*", sio_server_handle, sv.sio);
+
     sv.app = (app_t){.loop = loop, .cfg = cfg, .store = sv.store, .web = sv.web,
                      .started_ms = (int64_t)pl_mono_ms()};
     app_http_register(&sv.app, sv.router);
@@ -505,27 +746,25 @@ static int cmd_serve(pl_config_t *cfg) {
     lim.header_timeout_ms = cfg->header_timeout_ms;
     lim.idle_timeout_ms = cfg->idle_timeout_ms;
     sv.http = http_server_new(loop, &lim, sv.router);
+    uv_signal_init(loop, &sv.sigint);
+    uv_signal_init(loop, &sv.sigterm);
+    sv.sigint.data = sv.sigterm.data = &sv;
     int lrc = http_server_listen(sv.http, cfg->host, cfg->port, false);
     if (lrc) {
         fprintf(stderr, "parley: cannot listen on %s:%u: %s\n", cfg->host, cfg->port,
                 uv_strerror(lrc));
-        http_server_free(sv.http);
-        uv_run(loop, UV_RUN_NOWAIT);
-        goto out_web;
+        sv.signals_seen = 1;
+        queue_close(sv.queue, queue_closed_cb, &sv);
+    } else {
+        unsigned port = http_server_port(sv.http);
+        pl_log_info("http.listen", "host=%s port=%u startup_ms=%.1f", cfg->host, port,
+                    (double)(pl_mono_ns() - t0) / 1e6);
+        print_banner(&sv, port);
+        uv_signal_start(&sv.sigint, signal_cb, SIGINT);
+        uv_signal_start(&sv.sigterm, signal_cb, SIGTERM);
+        rc = 0;
     }
-    unsigned port = http_server_port(sv.http);
-    pl_log_info("http.listen", "host=%s port=%u startup_ms=%.1f", cfg->host, port,
-                (double)(pl_mono_ns() - t0) / 1e6);
-    print_banner(&sv, port);
-
-    uv_signal_init(loop, &sv.sigint);
-    uv_signal_init(loop, &sv.sigterm);
-    sv.sigint.data = sv.sigterm.data = &sv;
-    uv_signal_start(&sv.sigint, signal_cb, SIGINT);
-    uv_signal_start(&sv.sigterm, signal_cb, SIGTERM);
-
     uv_run(loop, UV_RUN_DEFAULT);
-    rc = 0;
     http_router_free(sv.router);
     http_static_free(sv.web);
     free(secret);
@@ -533,6 +772,13 @@ static int cmd_serve(pl_config_t *cfg) {
     return rc;
 
 out_web:
+    if (sv.sio)
+        sio_server_close(sv.sio, NULL, NULL);
+    if (sv.presence)
+        presence_close(sv.presence, NULL, NULL);
+    if (sv.queue)
+        queue_close(sv.queue, NULL, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
     http_router_free(sv.router);
     http_static_free(sv.web);
 out_secret:
@@ -594,6 +840,8 @@ int main(int argc, char **argv) {
         rc = cmd_migrate(&cfg);
     } else if (!strcmp(rest[0], "project")) {
         rc = cmd_project(&cfg, nrest - 1, rest + 1);
+    } else if (!strcmp(rest[0], "agent")) {
+        rc = cmd_agent(&cfg, nrest - 1, rest + 1);
     } else if (!strcmp(rest[0], "config")) {
         rc = cmd_config(&cfg, nrest - 1, rest + 1);
     } else {

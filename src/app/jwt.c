@@ -34,6 +34,8 @@ int app_jwt_sign(pl_buf_t *out, const char *secret, const app_jwt_claims_t *c) {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     json_t *pl = json_pack("{s:I, s:s, s:I, s:I}", "sub", (json_int_t)c->sub, "email", c->email,
                            "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp);
+    if (pl && c->iat_ms)
+        json_object_set_new(pl, "iatMs", json_integer((json_int_t)c->iat_ms));
     char *payload = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
     json_decref(pl);
     if (!payload)
@@ -139,6 +141,9 @@ int app_jwt_verify(const char *token, size_t len, const char *secret, int64_t no
         json_string_length(email) >= sizeof claims->email)
         goto out;
     if (claims->exp <= now)
+        goto out;
+    claims->iat_ms = 0;
+    if (json_object_get(pj, "iatMs") && !get_int(pj, "iatMs", 0, &claims->iat_ms))
         goto out;
     snprintf(claims->email, sizeof claims->email, "%s", json_string_value(email));
     rc = 0;

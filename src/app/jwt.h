@@ -19,6 +19,9 @@ typedef struct {
     char email[256]; /* as signed */
     int64_t iat;     /* issued at, seconds since the epoch */
     int64_t exp;     /* expires at, seconds since the epoch */
+    int64_t iat_ms;  /* private claim "iatMs": issue time in ms (0 = absent); revocation by
+                        tokensValidFrom compares at this precision, so a token issued in the
+                        same second as a logout-all is still told apart */
 } app_jwt_claims_t;
 
 /* Signs the claims with secret; the token (NUL-terminated) is appended to out. 0 or an error of

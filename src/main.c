@@ -749,6 +749,10 @@ static int cmd_serve(pl_config_t *cfg) {
     uv_signal_init(loop, &sv.sigint);
     uv_signal_init(loop, &sv.sigterm);
     sv.sigint.data = sv.sigterm.data = &sv;
+    /* Signals are handled before the listen line is printed: a supervisor may stop us as soon
+     * as it sees it. */
+    uv_signal_start(&sv.sigint, signal_cb, SIGINT);
+    uv_signal_start(&sv.sigterm, signal_cb, SIGTERM);
     int lrc = http_server_listen(sv.http, cfg->host, cfg->port, false);
     if (lrc) {
         fprintf(stderr, "parley: cannot listen on %s:%u: %s\n", cfg->host, cfg->port,
@@ -760,8 +764,6 @@ static int cmd_serve(pl_config_t *cfg) {
         pl_log_info("http.listen", "host=%s port=%u startup_ms=%.1f", cfg->host, port,
                     (double)(pl_mono_ns() - t0) / 1e6);
         print_banner(&sv, port);
-        uv_signal_start(&sv.sigint, signal_cb, SIGINT);
-        uv_signal_start(&sv.sigterm, signal_cb, SIGTERM);
         rc = 0;
     }
     uv_run(loop, UV_RUN_DEFAULT);

@@ -77,6 +77,12 @@ struct http_conn {
     bool reject_503;         /* over max_connections: answer 503 and close */
     bool had_pending;        /* output was queued (for on_drain) */
     bool in_process;         /* process_input is on the stack */
+    bool lingering;          /* answered with close: write side shut, draining input */
+    char prev_tail;          /* last byte handed to the parser before this chunk */
+    const char *parse_base;  /* start of the bytes being parsed */
+    size_t parse_len;        /* their length */
+    uint64_t chunk_left;     /* chunked body: bytes left in the current chunk */
+    uint8_t crlf_need;       /* chunked body: bytes of the CRLF after chunk data still to check */
     bool queued;             /* on the server's deferred-processing list */
     http_parser parser;
     int error_status;        /* status to answer when a parser callback refused */
@@ -125,6 +131,7 @@ static void defer_cb(uv_idle_t *h);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void conn_respond_error_close(http_conn_t *c, int status, const char *msg);
+static void conn_linger(http_conn_t *c);
 static void req_free(req_priv_t *r);
 static void maybe_finish_shutdown(http_server_t *s);
 
@@ -271,7 +278,7 @@ static void write_cb(uv_write_t *wr, int status) {
     }
     if (c->tcp.write_queue_size == 0) {
         if (c->close_after_write) {
-            conn_close(c);
+            conn_linger(c);
             return;
         }
         if (c->had_pending && c->mode == CONN_UPGRADED && c->ops && c->ops->on_drain) {
@@ -500,7 +507,7 @@ void http_respond(http_request_t *req, int status, const char *content_type, con
         }
         pl_buf_reset(&c->in);
         if (c->tcp.write_queue_size == 0)
-            conn_close(c);
+            conn_linger(c);
         else
             conn_timer(c, TIMER_LINGER, CLOSE_LINGER_MS);
     }
@@ -558,10 +565,42 @@ static void conn_respond_error_close(http_conn_t *c, int status, const char *msg
     c->close_after_write = true;
     if (conn_write_copy(c, out, (size_t)n, false) == 0 && !c->closing) {
         if (c->tcp.write_queue_size == 0)
-            conn_close(c);
+            conn_linger(c);
         else
             conn_timer(c, TIMER_LINGER, CLOSE_LINGER_MS);
     }
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+    http_conn_t *c = req->data;
+    (void)status;
+    free(req);
+    conn_unref(c);
+}
+
+/* Lingering close (RFC 9112 section 9.6): after a response that ends the connection, shut the
+ * write side and keep reading (and discarding) until the client closes or a short timeout, so
+ * that bytes it is still sending do not make the kernel reset the connection before the client
+ * read the response. */
+static void conn_linger(http_conn_t *c) {
+    if (c->closing || c->lingering)
+        return;
+    if (c->mode != CONN_HTTP || c->eof) {
+        conn_close(c);
+        return;
+    }
+    c->lingering = true;
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+        free(req);
+        conn_close(c);
+        return;
+    }
+    req->data = c;
+    c->refs++;
+    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
+        c->reading = true;
+    conn_timer(c, TIMER_LINGER, CLOSE_LINGER_MS);
 }
 
 /* ---- request accessors -------------------------------------------------------------------- */
@@ -615,6 +654,12 @@ http_conn_t *http_request_upgrade(http_request_t *req, pl_slice_t head,
     c->mode = CONN_UPGRADED;
     c->ops = ops;
     c->ud = ud;
+    if (c->in.len == 0) {
+        /* An upgraded connection parses no more HTTP: do not keep the head's buffer (about
+         * 512 bytes per idle WebSocket). */
+        pl_buf_dispose(&c->in);
+        pl_buf_init(&c->in, MAX_BUFFERED_INPUT);
+    }
     conn_timer(c, TIMER_NONE, 0);
     if (conn_write_copy(c, head.ptr, head.len, false) < 0) {
         request_finish(r);
@@ -720,9 +765,19 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
     if (!r->in_value) {
         r->in_value = true;
         r->hdr[r->nhdr - 1].value_off = r->head.len;
+    } else {
+        /* A value piece that starts a new line is obsolete line folding (RFC 9112 5.2). */
+        char before = at > c->parse_base ? at[-1] : c->prev_tail;
+        if (before == '\n')
+            return refuse(p, 400, "Obsolete line folding");
     }
     r->hdr[r->nhdr - 1].value_len += len;
     return head_append(p, at, len);
+}
+
+static bool is_tchar(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static pl_slice_t trim(pl_slice_t s) {
@@ -749,6 +804,21 @@ static int on_headers_complete(http_parser *p) {
         q->headers[i].name = pl_slice(r->head.data + r->hdr[i].name_off, r->hdr[i].name_len);
         q->headers[i].value =
             trim(pl_slice(r->head.data + r->hdr[i].value_off, r->hdr[i].value_len));
+    }
+    /* Field names are tokens (RFC 9110 section 5.1); http-parser as packaged is lenient. */
+    for (size_t i = 0; i < q->nheaders; i++) {
+        pl_slice_t n = q->headers[i].name;
+        if (n.len == 0)
+            return refuse(p, 400, "Invalid header name");
+        for (size_t k = 0; k < n.len; k++)
+            if (!is_tchar((unsigned char)n.ptr[k]))
+                return refuse(p, 400, "Invalid header name");
+        pl_slice_t v = q->headers[i].value;
+        for (size_t k = 0; k < v.len; k++) {
+            unsigned char ch = (unsigned char)v.ptr[k];
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+                return refuse(p, 400, "Invalid header value");
+        }
     }
     q->target = pl_slice(r->head.data + r->url_off, r->url_len);
     q->path = q->target;
@@ -789,8 +859,32 @@ static int on_headers_complete(http_parser *p) {
     return 0;
 }
 
+static int on_chunk_header(http_parser *p) {
+    http_conn_t *c = p->data;
+    c->chunk_left = p->content_length;
+    return 0;
+}
+
+/* The packaged http-parser is built lenient: it takes any two bytes after a chunk's data as
+ * its CRLF. Check them here (the bytes follow the data in the buffer, or start the next one). */
+static int check_chunk_end(http_conn_t *c, const char *at) {
+    const char *end = c->parse_base + c->parse_len;
+    static const char crlf[2] = {'\r', '\n'};
+    size_t k = 0;
+    for (; k < 2 && at + k < end; k++)
+        if (at[k] != crlf[k])
+            return -1;
+    c->crlf_need = (uint8_t)(2 - k);
+    return 0;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len) {
     http_conn_t *c = p->data;
+    if (p->flags & F_CHUNKED) {
+        c->chunk_left = len < c->chunk_left ? c->chunk_left - len : 0;
+        if (c->chunk_left == 0 && check_chunk_end(c, at + len) != 0)
+            return refuse(p, 400, "Invalid chunked encoding");
+    }
     int rc = pl_buf_append(&c->cur->pub.body, at, len);
     if (rc == PL_ETOOBIG)
         return refuse(p, 413, "Request body too large");
@@ -812,6 +906,7 @@ static const http_parser_settings g_settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
 };
 
 /* Routes and runs a complete request. */
@@ -856,7 +951,23 @@ static void conn_process(http_conn_t *c) {
         }
         if (c->active || c->in.len == 0)
             break;
+        if (c->crlf_need) {
+            /* The rest of a chunk's CRLF starts this buffer. */
+            size_t off = 2 - c->crlf_need, k = 0;
+            for (; k < c->crlf_need && k < c->in.len; k++)
+                if (c->in.data[k] != "\r\n"[off + k])
+                    break;
+            if (k < c->crlf_need && k < c->in.len) {
+                conn_respond_error_close(c, 400, "Invalid chunked encoding");
+                break;
+            }
+            c->crlf_need = (uint8_t)(c->crlf_need - k);
+        }
+        c->parse_base = c->in.data;
+        c->parse_len = c->in.len;
         size_t n = http_parser_execute(&c->parser, &g_settings, c->in.data, c->in.len);
+        if (n > 0)
+            c->prev_tail = c->in.data[n - 1];
         enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
         if (c->cur && n > 0)
             c->got_bytes = true;
@@ -899,7 +1010,8 @@ static void conn_process(http_conn_t *c) {
         break;
     }
     if (!c->closing && c->mode == CONN_HTTP && !c->active) {
-        if (c->eof && !c->cur && c->in.len == 0) {
+        if (c->eof) {
+            /* The peer finished sending: a partial request can never complete. */
             conn_close(c);
         } else if (!c->cur && c->in.len == 0 && c->timer_kind != TIMER_LINGER) {
             conn_timer(c, TIMER_IDLE, c->server->limits.idle_timeout_ms);
@@ -924,6 +1036,10 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     if (nread == 0)
         return;
     if (nread < 0) {
+        if (c->lingering) {
+            conn_close(c);
+            return;
+        }
         if (nread != UV_EOF)
             pl_log_debug("http.read_error", "conn=%llu err=%s", (unsigned long long)c->id,
                          uv_err_name((int)nread));

@@ -175,6 +175,36 @@ static int fail(sio_packet_t *out, int rc, const char *why) {
     return rc;
 }
 
+/* The event name of an EVENT payload whose JSON did not pass: `[` then a plain JSON string
+ * (valid on its own, not reserved) then `,` or `]`. A new JSON string, or NULL. O(name). */
+static json_t *event_name_of(const char *p, size_t len) {
+    size_t i = 0;
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+    if (i >= len || p[i] != '[')
+        return NULL;
+    i++;
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+    if (i >= len || p[i] != '"')
+        return NULL;
+    size_t start = i++;
+    while (i < len && p[i] != '"') {
+        if (p[i] == '\\')
+            i++;
+        i++;
+    }
+    if (i >= len || i - start > 1024)
+        return NULL;
+    json_t *name = pl_json_parse(p + start, i + 1 - start, NULL, NULL, 0);
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
+        sio_event_reserved(json_string_value(name), json_string_length(name))) {
+        json_decref(name);
+        return NULL;
+    }
+    return name;
+}
+
 int sio_packet_decode(sio_packet_t *out, const char *p, size_t len, const sio_limits_t *lim) {
     size_t max_packet = limit_or(lim ? lim->max_packet : 0, SIO_DEFAULT_MAX_PACKET);
     size_t max_att = limit_or(lim ? lim->max_attachments : 0, SIO_DEFAULT_MAX_ATTACHMENTS);
@@ -232,8 +262,18 @@ int sio_packet_decode(sio_packet_t *out, const char *p, size_t len, const sio_li
     /* <JSON> */
     if (i < len) {
         out->data = pl_json_parse(p + i, len - i, lim ? &lim->json : NULL, NULL, 0);
-        if (!out->data)
+        if (!out->data) {
+            /* A well-framed EVENT whose arguments break a JSON rule (a lone surrogate, a NUL,
+             * a duplicate key, too deep, a number past 2^53): hand back the event name so the
+             * server can refuse that one event instead of dropping the connection. */
+            json_t *name = out->type == SIO_EVENT ? event_name_of(p + i, len - i) : NULL;
+            if (name) {
+                out->data = name;
+                out->error = "invalid JSON payload";
+                return SIO_EPAYLOAD;
+            }
             return fail(out, PL_EINVAL, "invalid JSON payload");
+        }
     }
     const char *why = check_payload(out->type, out->data, out->has_id);
     if (why)

@@ -63,6 +63,9 @@ typedef enum {
 #define SIO_DEFAULT_MAX_BINARY 10000000 /* bytes of all attachments of one packet */
 #define SIO_MAX_ID PL_JSON_MAX_SAFE_INT /* largest ack id: 2^53 - 1 */
 
+/* sio_packet_decode: a well-framed EVENT whose arguments are not acceptable JSON (see there). */
+#define SIO_EPAYLOAD (-20201)
+
 typedef struct {
     size_t max_attachments; /* attachments per binary packet; 0 = default (10) */
     size_t max_packet;      /* bytes of the packet text; 0 = default */
@@ -108,7 +111,12 @@ void sio_packet_dispose(sio_packet_t *p);
  * sio_packet_complete); it must not be dispatched before. On failure out is empty, out->error
  * says why, and nothing is allocated. Returns 0, PL_EINVAL (malformed; includes attachment
  * counts out of range and invalid placeholders), PL_ETOOBIG (text over max_packet) or
- * PL_ENOMEM. O(len). */
+ * PL_ENOMEM. O(len).
+ * One more result: SIO_EPAYLOAD when the packet is a well-framed EVENT (type, namespace and ack
+ * id valid) whose JSON arguments fail pl_json_parse, but which starts with a plain event name:
+ * then out holds the type, namespace and ack id, out->data is that name as a JSON string (owned)
+ * and out->error the reason. The server can answer that event with a refusal and keep the
+ * connection; dispose out afterwards. */
 PL_NODISCARD int sio_packet_decode(sio_packet_t *out, const char *p, size_t len,
                                    const sio_limits_t *lim);
 

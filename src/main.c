@@ -733,8 +733,14 @@ static int cmd_serve(pl_config_t *cfg) {
     sv.gateway = app_gateway_new(loop, cfg, sv.store, sv.presence, sv.queue, sv.sio, secret);
     http_router_add(sv.router, NULL, "/socket.io/*", sio_server_handle, sv.sio);
 
-    sv.app = (app_t){.loop = loop, .cfg = cfg, .store = sv.store, .web = sv.web,
-                     .started_ms = (int64_t)pl_mono_ms()};
+    sv.app = (app_t){.loop = loop,
+                     .cfg = cfg,
+                     .store = sv.store,
+                     .web = sv.web,
+                     .started_ms = (int64_t)pl_mono_ms(),
+                     .jwt_secret = secret,
+                     .presence = sv.presence,
+                     .nsp = sio_server_of(sv.sio, "/")};
     app_http_register(&sv.app, sv.router);
 
     http_limits_t lim;

@@ -7,6 +7,8 @@
 #include "core/config.h"
 #include "http/router.h"
 #include "http/static.h"
+#include "presence/presence.h"
+#include "sio/server.h"
 #include "store/store.h"
 
 #include <uv.h>
@@ -17,10 +19,16 @@ typedef struct {
     store_t *store;          /* borrowed */
     http_static_t *web;      /* borrowed */
     int64_t started_ms;      /* monotonic ms at start, for uptime */
+    const char *jwt_secret;  /* borrowed */
+    presence_t *presence;    /* borrowed: online status in API answers */
+    sio_nsp_t *nsp;          /* borrowed: "/" of the Socket.IO server, for API-made events */
+    struct api_auth_state *auth; /* failed-login counters (api_auth.c), owned */
 } app_t;
 
 /* Adds the HTTP routes of the app (health, public API) and the static files (last, catch-all)
  * to r. */
 void app_http_register(app_t *app, http_router_t *r);
+/* Frees what app_http_register allocated (counters). */
+void app_http_dispose(app_t *app);
 
 #endif

@@ -730,6 +730,16 @@ static void on_unknown_event(sio_socket_t *s, const char *event, const sio_args_
     app_refuse(s, ack, event, APP_E_INVALID, "Unknown event", NULL);
 }
 
+/* A well-framed event whose arguments broke a JSON rule (NUL, lone surrogate, duplicate key,
+ * depth, a number past 2^53): refused like any bad payload, and the connection stays. */
+static void on_invalid_event(sio_socket_t *s, const char *event, const char *reason,
+                             sio_ack_t *ack, void *ud) {
+    (void)ud;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Payload is not acceptable JSON: %s", reason ? reason : "invalid");
+    app_refuse(s, ack, event, APP_E_INVALID, msg, NULL);
+}
+
 /* ---- disconnect ---------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -841,6 +851,7 @@ app_gateway_t *app_gateway_new(uv_loop_t *loop, const pl_config_t *cfg, store_t 
     sio_nsp_on(gw->nsp, "joinProjectRoom", on_join_project_room, gw);
     sio_nsp_on(gw->nsp, "leaveProjectRoom", on_leave_project_room, gw);
     sio_nsp_on_any(gw->nsp, on_unknown_event, gw);
+    sio_nsp_on_invalid(gw->nsp, on_invalid_event, gw);
     sio_nsp_on_disconnect(gw->nsp, on_disconnect, gw);
     uv_timer_init(loop, &gw->sweep);
     gw->sweep.data = gw;

@@ -128,7 +128,14 @@ int pl_buf_vprintf(pl_buf_t *b, const char *fmt, va_list ap) {
     va_end(ap2);
     if (n < 0)
         return PL_EINVAL;
+    /* The text must fit under max; its terminating NUL (not part of len) may go one past. */
+    if ((size_t)n > b->max || b->len > b->max - (size_t)n)
+        return PL_ETOOBIG;
+    size_t saved = b->max;
+    if (b->max != SIZE_MAX)
+        b->max++;
     int rc = pl_buf_reserve(b, (size_t)n + 1);
+    b->max = saved;
     if (rc)
         return rc;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

@@ -54,6 +54,12 @@ bool pl_iso8601_parse(const char *s, int64_t *ms) {
     tm.tm_min = mi;
     tm.tm_sec = se;
     time_t t = timegm(&tm);
-    *ms = (int64_t)t * 1000 + mil;
+    int64_t v = (int64_t)t * 1000 + mil;
+    /* Exactly the canonical form: no signs, spaces or out-of-range fields (timegm would
+     * normalise 32 January into 1 February). */
+    char back[PL_ISO8601_LEN];
+    if (strcmp(pl_iso8601(v, back), s) != 0)
+        return false;
+    *ms = v;
     return true;
 }

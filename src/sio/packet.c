@@ -177,7 +177,7 @@ static int fail(sio_packet_t *out, int rc, const char *why) {
 
 /* The event name of an EVENT payload whose JSON did not pass: `[` then a plain JSON string
  * (valid on its own, not reserved) then `,` or `]`. A new JSON string, or NULL. O(name). */
-static json_t *event_name_of(const char *p, size_t len) {
+static json_t *event_name_of(const char *p, size_t len, const pl_json_limits_t *lim) {
     size_t i = 0;
     while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
         i++;
@@ -196,7 +196,13 @@ static json_t *event_name_of(const char *p, size_t len) {
     }
     if (i >= len || i - start > 1024)
         return NULL;
-    json_t *name = pl_json_parse(p + start, i + 1 - start, NULL, NULL, 0);
+    size_t after = i + 1;
+    while (after < len && (p[after] == ' ' || p[after] == '\t' || p[after] == '\n' ||
+                           p[after] == '\r'))
+        after++;
+    if (after >= len || (p[after] != ',' && p[after] != ']'))
+        return NULL;
+    json_t *name = pl_json_parse(p + start, i + 1 - start, lim, NULL, 0);
     if (!json_is_string(name) || json_string_length(name) == 0 ||
         sio_event_reserved(json_string_value(name), json_string_length(name))) {
         json_decref(name);
@@ -266,7 +272,7 @@ int sio_packet_decode(sio_packet_t *out, const char *p, size_t len, const sio_li
             /* A well-framed EVENT whose arguments break a JSON rule (a lone surrogate, a NUL,
              * a duplicate key, too deep, a number past 2^53): hand back the event name so the
              * server can refuse that one event instead of dropping the connection. */
-            json_t *name = out->type == SIO_EVENT ? event_name_of(p + i, len - i) : NULL;
+            json_t *name = out->type == SIO_EVENT ? event_name_of(p + i, len - i, lim ? &lim->json : NULL) : NULL;
             if (name) {
                 out->data = name;
                 out->error = "invalid JSON payload";

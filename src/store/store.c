@@ -37,7 +37,22 @@ typedef struct store_req store_req_t;
 typedef int (*req_exec_fn)(store_req_t *r, store_conn_t *c);
 
 /* The shape of a request's result, which selects its callback type. */
-typedef enum { RES_DONE, RES_COUNT, RES_PROJECT, RES_PROJECT_LIST } res_kind_t;
+typedef enum {
+    RES_DONE,
+    RES_COUNT,
+    RES_ID,
+    RES_PROJECT,
+    RES_PROJECT_LIST,
+    RES_VISITOR,
+    RES_HISTORY,
+    RES_INGEST,
+    RES_CONVERSATION,
+    RES_USER,
+    RES_ROLE
+} res_kind_t;
+
+/* String arguments a request can carry in its one packed allocation (a.blob). */
+#define STR_ARGS 4
 
 /* A list argument: v[0..n) points into the same allocation as v (freed with free(v)). */
 typedef struct {
@@ -55,23 +70,46 @@ struct store_req {
         store_count_cb count;
         store_project_cb project;
         store_project_list_cb project_list;
+        store_id_cb id;
+        store_visitor_cb visitor;
+        store_history_cb history;
+        store_ingest_cb ingest;
+        store_conversation_cb conversation;
+        store_user_cb user;
+        store_role_cb role;
     } cb;
     void *ud;   /* the caller's pointer, given back to cb */
     int status; /* written by the store thread, read by the loop after the hand-over */
     /* Arguments: copies owned by the request. */
     struct {
         int64_t id;
+        int64_t id2;
+        int64_t now_ms;
+        size_t limit;
+        bool flag;
         char *text;
         strv_t list[2];
+        char *blob;          /* the strings below, in one allocation (arg_strs) */
+        char *str[STR_ARGS]; /* point into blob, or NULL */
     } a;
     /* Result: owned by the request until it is freed after the callback. */
     union {
-        int64_t count;
+        int64_t count; /* RES_COUNT and RES_ID */
         store_project_t *project;
         struct {
             store_project_t *v;
             size_t n;
         } projects;
+        store_visitor_t *visitor;
+        struct {
+            int64_t conversation_id;
+            store_message_t *v;
+            size_t n;
+        } history;
+        store_ingest_result_t *ingest;
+        store_conversation_t *conversation;
+        store_user_t *user;
+        char *role;
     } res;
 };
 
@@ -253,6 +291,268 @@ out_free:
     return NULL;
 }
 
+/* ---- the other result types ----------------------------------------------------------------- */
+
+void store__visitor_dispose(store_visitor_t *v) {
+    free(v->uid);
+    free(v->name);
+    free(v->email);
+    free(v->current_url);
+    memset(v, 0, sizeof *v);
+}
+
+void store_visitor_free(store_visitor_t *v) {
+    if (!v)
+        return;
+    store__visitor_dispose(v);
+    free(v);
+}
+
+store_visitor_t *store_visitor_dup(const store_visitor_t *v) {
+    store_visitor_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = v->id;
+    c->project_id = v->project_id;
+    c->last_seen_at = v->last_seen_at;
+    c->created_at = v->created_at;
+    if (!dup_str(v->uid, &c->uid) || !dup_str(v->name, &c->name) || !dup_str(v->email, &c->email) ||
+        !dup_str(v->current_url, &c->current_url)) {
+        store_visitor_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void store__message_dispose(store_message_t *m) {
+    free(m->visitor_uid);
+    free(m->content);
+    free(m->sender_id);
+    free(m->status);
+    free(m->content_type);
+    free(m->metadata_json);
+    free(m->temp_id);
+    memset(m, 0, sizeof *m);
+}
+
+void store_message_free(store_message_t *m) {
+    if (!m)
+        return;
+    store__message_dispose(m);
+    free(m);
+}
+
+store_message_t *store_message_dup(const store_message_t *m) {
+    store_message_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = m->id;
+    c->conversation_id = m->conversation_id;
+    c->project_id = m->project_id;
+    c->visitor_id = m->visitor_id;
+    c->from_customer = m->from_customer;
+    c->user_id = m->user_id;
+    c->created_at = m->created_at;
+    if (!dup_str(m->visitor_uid, &c->visitor_uid) || !dup_str(m->content, &c->content) ||
+        !dup_str(m->sender_id, &c->sender_id) || !dup_str(m->status, &c->status) ||
+        !dup_str(m->content_type, &c->content_type) ||
+        !dup_str(m->metadata_json, &c->metadata_json) || !dup_str(m->temp_id, &c->temp_id)) {
+        store_message_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void store__conversation_dispose(store_conversation_t *c) {
+    free(c->status);
+    free(c->last_message_snippet);
+    free(c->metadata_json);
+    free(c->url_history_json);
+    memset(c, 0, sizeof *c);
+}
+
+void store_conversation_free(store_conversation_t *c) {
+    if (!c)
+        return;
+    store__conversation_dispose(c);
+    free(c);
+}
+
+store_conversation_t *store_conversation_dup(const store_conversation_t *c) {
+    store_conversation_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->id = c->id;
+    d->project_id = c->project_id;
+    d->visitor_id = c->visitor_id;
+    d->assignee_id = c->assignee_id;
+    d->last_message_timestamp = c->last_message_timestamp;
+    d->unread_count = c->unread_count;
+    d->created_at = c->created_at;
+    d->updated_at = c->updated_at;
+    if (!dup_str(c->status, &d->status) ||
+        !dup_str(c->last_message_snippet, &d->last_message_snippet) ||
+        !dup_str(c->metadata_json, &d->metadata_json) ||
+        !dup_str(c->url_history_json, &d->url_history_json)) {
+        store_conversation_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void store__user_dispose(store_user_t *u) {
+    free(u->email);
+    free(u->full_name);
+    free(u->password_hash);
+    memset(u, 0, sizeof *u);
+}
+
+void store_user_free(store_user_t *u) {
+    if (!u)
+        return;
+    store__user_dispose(u);
+    free(u);
+}
+
+store_user_t *store_user_dup(const store_user_t *u) {
+    store_user_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = u->id;
+    c->tokens_valid_from = u->tokens_valid_from;
+    c->created_at = u->created_at;
+    if (!dup_str(u->email, &c->email) || !dup_str(u->full_name, &c->full_name) ||
+        !dup_str(u->password_hash, &c->password_hash)) {
+        store_user_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The string fields of a message, in one fixed order. */
+static void msg_fields(store_message_t *m, char **f[STORE__MSG_STRS]) {
+    f[0] = &m->visitor_uid;
+    f[1] = &m->content;
+    f[2] = &m->sender_id;
+    f[3] = &m->status;
+    f[4] = &m->content_type;
+    f[5] = &m->metadata_json;
+    f[6] = &m->temp_id;
+}
+
+void store__msglist_init(store__msglist_t *l) {
+    memset(l, 0, sizeof *l);
+    pl_buf_init(&l->bytes, 0);
+}
+
+void store__msglist_dispose(store__msglist_t *l) {
+    free(l->v);
+    free(l->off);
+    pl_buf_dispose(&l->bytes);
+    memset(l, 0, sizeof *l);
+}
+
+int store__msglist_add(store__msglist_t *l, const store_message_t *m) {
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 16;
+        if (ncap > SIZE_MAX / sizeof *l->off)
+            return PL_ENOMEM;
+        store_message_t *nv = realloc(l->v, ncap * sizeof *nv);
+        if (!nv)
+            return PL_ENOMEM;
+        l->v = nv;
+        size_t(*noff)[STORE__MSG_STRS] = realloc(l->off, ncap * sizeof *noff);
+        if (!noff)
+            return PL_ENOMEM;
+        l->off = noff;
+        l->cap = ncap;
+    }
+    store_message_t *d = &l->v[l->n];
+    *d = *m;
+    char **f[STORE__MSG_STRS];
+    msg_fields(d, f);
+    for (size_t i = 0; i < STORE__MSG_STRS; i++) {
+        const char *src = *f[i];
+        *f[i] = NULL;
+        l->off[l->n][i] = SIZE_MAX;
+        if (!src)
+            continue;
+        l->off[l->n][i] = l->bytes.len;
+        if (pl_buf_append(&l->bytes, src, strlen(src) + 1) != 0)
+            return PL_ENOMEM;
+    }
+    l->n++;
+    return 0;
+}
+
+int store__msglist_finish(store__msglist_t *l, store_message_t **v, size_t *n) {
+    *v = NULL;
+    *n = 0;
+    if (l->n == 0) {
+        store__msglist_dispose(l);
+        return 0;
+    }
+    size_t head = l->n * sizeof(store_message_t); /* fits: l->v has that size */
+    if (l->bytes.len > SIZE_MAX - head) {
+        store__msglist_dispose(l);
+        return PL_ENOMEM;
+    }
+    store_message_t *block = malloc(head + l->bytes.len);
+    if (!block) {
+        store__msglist_dispose(l);
+        return PL_ENOMEM;
+    }
+    char *strings = (char *)block + head;
+    memcpy(strings, l->bytes.data, l->bytes.len);
+    for (size_t k = 0; k < l->n; k++) {
+        block[k] = l->v[k];
+        char **f[STORE__MSG_STRS];
+        msg_fields(&block[k], f);
+        for (size_t i = 0; i < STORE__MSG_STRS; i++)
+            *f[i] = l->off[k][i] == SIZE_MAX ? NULL : strings + l->off[k][i];
+    }
+    *v = block;
+    *n = l->n;
+    store__msglist_dispose(l);
+    return 0;
+}
+
+store_ingest_result_t *store__ingest_result_pack(const store_ingest_result_t *t) {
+    enum { N = STORE__MSG_STRS };
+    const char *src[N];
+    char **tf[N];
+    store_message_t tm = t->message;
+    msg_fields(&tm, tf);
+    for (size_t i = 0; i < N; i++)
+        src[i] = *tf[i];
+    size_t len[N], bytes = sizeof *t;
+    for (size_t i = 0; i < N; i++) {
+        len[i] = src[i] ? strlen(src[i]) : 0;
+        if (src[i] && len[i] >= SIZE_MAX - bytes)
+            return NULL;
+        bytes += src[i] ? len[i] + 1 : 0;
+    }
+    store_ingest_result_t *r = malloc(bytes);
+    if (!r)
+        return NULL;
+    *r = *t;
+    char **dst[N];
+    msg_fields(&r->message, dst);
+    char *p = (char *)(r + 1);
+    for (size_t i = 0; i < N; i++) {
+        if (!src[i])
+            continue;
+        memcpy(p, src[i], len[i] + 1);
+        *dst[i] = p;
+        p += len[i] + 1;
+    }
+    return r;
+}
+
+void store__ingest_result_free(store_ingest_result_t *r) {
+    free(r); /* one block: see store__ingest_result_pack */
+}
+
 /* ---- the store threads ----------------------------------------------------------------------- */
 
 static void fail_batch(req_list_t *b, int status) {
@@ -373,6 +673,7 @@ static void workers_stop_join(store_t *s) {
 
 static void req_free(store_req_t *r) {
     free(r->a.text);
+    free(r->a.blob);
     free(r->a.list[0].v);
     free(r->a.list[1].v);
     switch (r->kind) {
@@ -384,8 +685,27 @@ static void req_free(store_req_t *r) {
             store__project_dispose(&r->res.projects.v[i]);
         free(r->res.projects.v);
         break;
+    case RES_VISITOR:
+        store_visitor_free(r->res.visitor);
+        break;
+    case RES_HISTORY:
+        free(r->res.history.v); /* one block: store__msglist_finish */
+        break;
+    case RES_INGEST:
+        store__ingest_result_free(r->res.ingest);
+        break;
+    case RES_CONVERSATION:
+        store_conversation_free(r->res.conversation);
+        break;
+    case RES_USER:
+        store_user_free(r->res.user);
+        break;
+    case RES_ROLE:
+        free(r->res.role);
+        break;
     case RES_DONE:
     case RES_COUNT:
+    case RES_ID:
         break;
     }
     free(r);
@@ -412,6 +732,40 @@ static void req_deliver(store_req_t *r) {
         if (r->cb.project_list)
             r->cb.project_list(r->ud, st, st == 0 ? r->res.projects.v : NULL,
                                st == 0 ? r->res.projects.n : 0);
+        break;
+    case RES_ID:
+        if (r->cb.id)
+            r->cb.id(r->ud, st, st == 0 ? r->res.count : 0);
+        break;
+    case RES_VISITOR:
+        assert(st != 0 || r->res.visitor);
+        if (r->cb.visitor)
+            r->cb.visitor(r->ud, st, st == 0 ? r->res.visitor : NULL);
+        break;
+    case RES_HISTORY:
+        if (r->cb.history)
+            r->cb.history(r->ud, st, st == 0 ? r->res.history.conversation_id : 0,
+                          st == 0 ? r->res.history.v : NULL, st == 0 ? r->res.history.n : 0);
+        break;
+    case RES_INGEST:
+        assert(st != 0 || r->res.ingest);
+        if (r->cb.ingest)
+            r->cb.ingest(r->ud, st, st == 0 ? r->res.ingest : NULL);
+        break;
+    case RES_CONVERSATION:
+        assert(st != 0 || r->res.conversation);
+        if (r->cb.conversation)
+            r->cb.conversation(r->ud, st, st == 0 ? r->res.conversation : NULL);
+        break;
+    case RES_USER:
+        assert(st != 0 || r->res.user);
+        if (r->cb.user)
+            r->cb.user(r->ud, st, st == 0 ? r->res.user : NULL);
+        break;
+    case RES_ROLE:
+        assert(st != 0 || r->res.role);
+        if (r->cb.role)
+            r->cb.role(r->ud, st, st == 0 ? r->res.role : NULL);
         break;
     }
 }
@@ -562,6 +916,41 @@ static int arg_list(const char *const *v, size_t n, size_t *budget, strv_t *out)
     }
     out->v = copy;
     out->n = n;
+    return 0;
+}
+
+/* Copies the strings src[0..n) (n <= STR_ARGS) into one allocation owned by the request
+ * (r->a.blob; r->a.str[i] points into it), charging their bytes to the request's budget of
+ * STORE_MAX_ARG_BYTES. A NULL src[i] stays NULL when bit i of nullable is set, else the call
+ * is PL_EINVAL. One malloc for all of them: this is on the hot path of every message. */
+static int arg_strs(store_req_t *r, size_t n, const char *const *src, unsigned nullable) {
+    assert(n <= STR_ARGS);
+    size_t len[STR_ARGS] = {0};
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!src[i]) {
+            if (!(nullable & (1u << i)))
+                return PL_EINVAL;
+            continue;
+        }
+        len[i] = strlen(src[i]);
+        if (len[i] >= STORE_MAX_ARG_BYTES - bytes) /* bytes <= the limit: checked every step */
+            return PL_ETOOBIG;
+        bytes += len[i] + 1;
+    }
+    if (bytes == 0)
+        return 0;
+    char *p = malloc(bytes);
+    if (!p)
+        return PL_ENOMEM;
+    r->a.blob = p;
+    for (size_t i = 0; i < n; i++) {
+        if (!src[i])
+            continue;
+        memcpy(p, src[i], len[i] + 1);
+        r->a.str[i] = p;
+        p += len[i] + 1;
+    }
     return 0;
 }
 
@@ -847,6 +1236,235 @@ int store_project_count(store_t *s, store_count_cb cb, void *ud) {
     if (!r)
         return err;
     r->cb.count = cb;
+    req_submit(s, r);
+    return 0;
+}
+
+/* ---- the widget connection flow -------------------------------------------------------------- */
+
+/* Submits r after copying its string arguments, or frees it and returns the error. */
+static int req_submit_strs(store_t *s, store_req_t *r, size_t n, const char *const *src,
+                           unsigned nullable) {
+    int err = arg_strs(r, n, src, nullable);
+    if (err != 0) {
+        req_free(r);
+        return err;
+    }
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_visitor_identify(store_req_t *r, store_conn_t *c) {
+    return c->ops->visitor_identify(c, r->a.id, r->a.str[0], r->a.now_ms, &r->res.visitor);
+}
+
+int store_visitor_identify(store_t *s, int64_t project_id, const char *uid, int64_t now_ms,
+                           store_visitor_cb cb, void *ud) {
+    if (!uid)
+        return PL_EINVAL;
+    int err;
+    store_req_t *r = req_new(s, true, RES_VISITOR, exec_visitor_identify, ud, &err);
+    if (!r)
+        return err;
+    r->cb.visitor = cb;
+    r->a.id = project_id;
+    r->a.now_ms = now_ms;
+    return req_submit_strs(s, r, 1, (const char *const[]){uid}, 0);
+}
+
+static int exec_history(store_req_t *r, store_conn_t *c) {
+    return c->ops->history(c, r->a.id, r->a.str[0], r->a.flag, r->a.limit,
+                           &r->res.history.conversation_id, &r->res.history.v, &r->res.history.n);
+}
+
+int store_history(store_t *s, int64_t project_id, const char *uid, bool forever, size_t limit,
+                  store_history_cb cb, void *ud) {
+    if (!uid || limit == 0)
+        return PL_EINVAL;
+    if (limit > STORE_HISTORY_MAX)
+        return PL_ETOOBIG;
+    int err;
+    store_req_t *r = req_new(s, false, RES_HISTORY, exec_history, ud, &err);
+    if (!r)
+        return err;
+    r->cb.history = cb;
+    r->a.id = project_id;
+    r->a.flag = forever;
+    r->a.limit = limit;
+    return req_submit_strs(s, r, 1, (const char *const[]){uid}, 0);
+}
+
+static int exec_message_ingest(store_req_t *r, store_conn_t *c) {
+    store_ingest_t in = {
+        .project_id = r->a.id,
+        .visitor_uid = r->a.str[0],
+        .content = r->a.str[1],
+        .temp_id = r->a.str[2],
+        .session_metadata_json = r->a.str[3],
+        .forever = r->a.flag,
+        .now_ms = r->a.now_ms,
+    };
+    return c->ops->message_ingest(c, &in, &r->res.ingest);
+}
+
+int store_message_ingest(store_t *s, const store_ingest_t *in, store_ingest_cb cb, void *ud) {
+    if (!in)
+        return PL_EINVAL;
+    int err;
+    store_req_t *r = req_new(s, true, RES_INGEST, exec_message_ingest, ud, &err);
+    if (!r)
+        return err;
+    r->cb.ingest = cb;
+    r->a.id = in->project_id;
+    r->a.flag = in->forever;
+    r->a.now_ms = in->now_ms;
+    const char *const strs[] = {in->visitor_uid, in->content, in->temp_id,
+                                in->session_metadata_json};
+    return req_submit_strs(s, r, 4, strs, 1u << 3);
+}
+
+static int exec_visitor_context(store_req_t *r, store_conn_t *c) {
+    return c->ops->visitor_context(c, r->a.id, r->a.str[0], r->a.str[1], r->a.now_ms,
+                                   &r->res.count);
+}
+
+int store_visitor_context(store_t *s, int64_t project_id, const char *uid, const char *url,
+                          int64_t now_ms, store_id_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_ID, exec_visitor_context, ud, &err);
+    if (!r)
+        return err;
+    r->cb.id = cb;
+    r->a.id = project_id;
+    r->a.now_ms = now_ms;
+    return req_submit_strs(s, r, 2, (const char *const[]){uid, url}, 0);
+}
+
+static int exec_visitor_conversation(store_req_t *r, store_conn_t *c) {
+    return c->ops->visitor_conversation(c, r->a.id, r->a.str[0], r->a.flag, &r->res.count);
+}
+
+int store_visitor_conversation(store_t *s, int64_t project_id, const char *uid, bool forever,
+                               store_id_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_ID, exec_visitor_conversation, ud, &err);
+    if (!r)
+        return err;
+    r->cb.id = cb;
+    r->a.id = project_id;
+    r->a.flag = forever;
+    return req_submit_strs(s, r, 1, (const char *const[]){uid}, 0);
+}
+
+static int exec_conversation_get(store_req_t *r, store_conn_t *c) {
+    return c->ops->conversation_get(c, r->a.id, r->a.id2, &r->res.conversation);
+}
+
+int store_conversation_get(store_t *s, int64_t project_id, int64_t id, store_conversation_cb cb,
+                           void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_CONVERSATION, exec_conversation_get, ud, &err);
+    if (!r)
+        return err;
+    r->cb.conversation = cb;
+    r->a.id = project_id;
+    r->a.id2 = id;
+    req_submit(s, r);
+    return 0;
+}
+
+/* ---- users and members ----------------------------------------------------------------------- */
+
+static int exec_user_create(store_req_t *r, store_conn_t *c) {
+    return c->ops->user_create(c, r->a.str[0], r->a.str[1], r->a.str[2] ? r->a.str[2] : "",
+                               r->a.now_ms, &r->res.user);
+}
+
+int store_user_create(store_t *s, const char *email, const char *password_hash,
+                      const char *full_name, int64_t now_ms, store_user_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_USER, exec_user_create, ud, &err);
+    if (!r)
+        return err;
+    r->cb.user = cb;
+    r->a.now_ms = now_ms;
+    return req_submit_strs(s, r, 3, (const char *const[]){email, password_hash, full_name},
+                           1u << 2);
+}
+
+static int exec_user_get(store_req_t *r, store_conn_t *c) {
+    return c->ops->user_get(c, r->a.id, &r->res.user);
+}
+
+int store_user_get(store_t *s, int64_t id, store_user_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_USER, exec_user_get, ud, &err);
+    if (!r)
+        return err;
+    r->cb.user = cb;
+    r->a.id = id;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_user_by_email(store_req_t *r, store_conn_t *c) {
+    return c->ops->user_by_email(c, r->a.str[0], &r->res.user);
+}
+
+int store_user_by_email(store_t *s, const char *email, store_user_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_USER, exec_user_by_email, ud, &err);
+    if (!r)
+        return err;
+    r->cb.user = cb;
+    return req_submit_strs(s, r, 1, (const char *const[]){email}, 0);
+}
+
+static int exec_user_revoke_tokens(store_req_t *r, store_conn_t *c) {
+    return c->ops->user_revoke_tokens(c, r->a.id, r->a.now_ms);
+}
+
+int store_user_revoke_tokens(store_t *s, int64_t user_id, int64_t now_ms, store_done_cb cb,
+                             void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_DONE, exec_user_revoke_tokens, ud, &err);
+    if (!r)
+        return err;
+    r->cb.done = cb;
+    r->a.id = user_id;
+    r->a.now_ms = now_ms;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_member_add(store_req_t *r, store_conn_t *c) {
+    return c->ops->member_add(c, r->a.id, r->a.id2, r->a.str[0]);
+}
+
+int store_member_add(store_t *s, int64_t project_id, int64_t user_id, const char *role,
+                     store_done_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_DONE, exec_member_add, ud, &err);
+    if (!r)
+        return err;
+    r->cb.done = cb;
+    r->a.id = project_id;
+    r->a.id2 = user_id;
+    return req_submit_strs(s, r, 1, (const char *const[]){role}, 0);
+}
+
+static int exec_member_role(store_req_t *r, store_conn_t *c) {
+    return c->ops->member_role(c, r->a.id, r->a.id2, &r->res.role);
+}
+
+int store_member_role(store_t *s, int64_t project_id, int64_t user_id, store_role_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_ROLE, exec_member_role, ud, &err);
+    if (!r)
+        return err;
+    r->cb.role = cb;
+    r->a.id = project_id;
+    r->a.id2 = user_id;
     req_submit(s, r);
     return 0;
 }

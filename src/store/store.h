@@ -42,14 +42,18 @@
  * PL_ENOMEM; PL_EUNAVAIL (the database failed: I/O error, disk full, locked past the busy
  * timeout; the request had no effect). Results passed to a callback are BORROWED: valid until
  * the callback returns, then freed by the store; a callback that wants to keep one copies it
- * (store_project_dup). On a non-zero status result pointers are NULL and counts 0.
+ * (store_project_dup, store_visitor_dup, store_message_dup, store_conversation_dup,
+ * store_user_dup; each copy is freed with the matching _free). On a non-zero status result
+ * pointers are NULL and counts 0.
  *
  * Use without an event loop (the CLI): give store_open a private uv_loop_t, submit requests and
  * call store_wait(s), which runs that loop until every request of the store has called back.
  * To finish: store_close(s, NULL, NULL); uv_run(loop, UV_RUN_DEFAULT); uv_loop_close(loop).
  *
- * Times (created_at, ...) are milliseconds since the epoch, taken from the wall clock by the
- * store thread when the write executes.
+ * Times (created_at, ...) are milliseconds since the epoch. Operations with a now_ms argument
+ * write that time (the loop thread's wall clock: the gateway knows a message's createdAt before
+ * the commit, and tests control time); the others take the wall clock on the store thread when
+ * the write executes.
  *
  * Errors of store_open / store_migrate are reported as a NUL-terminated message in err (errlen
  * bytes, truncated to fit), suitable for printing to an operator. */
@@ -81,6 +85,13 @@ enum {
 #define STORE_READ_BATCH 256u
 /* Default time a connection waits for a lock another process holds, milliseconds. */
 #define STORE_DEFAULT_BUSY_TIMEOUT_MS 5000u
+/* A conversation's last_message_snippet: the first this many Unicode code points of the
+ * message (not bytes: a multi-byte character is never cut). */
+#define STORE_SNIPPET_CHARS 100u
+/* Entries kept in a conversation's url_history (the newest). */
+#define STORE_URL_HISTORY_MAX 50u
+/* Largest `limit` of store_history. */
+#define STORE_HISTORY_MAX 1000u
 
 /* Names a status code (ours, core's or libuv's). Never NULL. */
 const char *store_strerror(int err);
@@ -165,6 +176,105 @@ store_project_t *store_project_dup(const store_project_t *p);
 /* Frees a project from store_project_dup. NULL is fine. */
 void store_project_free(store_project_t *p);
 
+/* A widget visitor: one (project, uid) (PROTOCOL.md section 3, identify). */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    char *uid;            /* the uid the widget keeps, as given to identify */
+    char *name;           /* or NULL */
+    char *email;          /* or NULL */
+    char *current_url;    /* the last URL store_visitor_context recorded, or NULL */
+    int64_t last_seen_at; /* ms since the epoch */
+    int64_t created_at;   /* ms since the epoch */
+} store_visitor_t;
+
+/* A deep copy the caller owns (free it with store_visitor_free), or NULL if out of memory. The
+ * _free functions accept NULL, and only copies made by _dup: never a borrowed result. */
+store_visitor_t *store_visitor_dup(const store_visitor_t *v);
+void store_visitor_free(store_visitor_t *v);
+
+/* A chat message (section 8's Message; WidgetMessage is a subset). */
+typedef struct {
+    int64_t id;
+    int64_t conversation_id;
+    int64_t project_id;
+    int64_t visitor_id;
+    char *visitor_uid;   /* the uid of the conversation's visitor */
+    char *content;       /* the text as stored (valid UTF-8 when the caller checked it) */
+    char *sender_id;     /* the visitor's uid for visitor messages */
+    bool from_customer;  /* true: written by the visitor */
+    int64_t user_id;     /* the agent who wrote it, 0 = none */
+    char *status;        /* "sending", "sent", "delivered", "read" or "failed" */
+    char *content_type;  /* or NULL */
+    char *metadata_json; /* JSON text, or NULL */
+    char *temp_id;       /* the visitor's idempotency key (section 3), or NULL */
+    int64_t created_at;  /* ms since the epoch */
+} store_message_t;
+
+/* A deep copy the caller owns (free it with store_message_free), or NULL if out of memory. The
+ * _free functions accept NULL, and only copies made by _dup: never a borrowed result. */
+store_message_t *store_message_dup(const store_message_t *m);
+void store_message_free(store_message_t *m);
+
+/* A conversation (section 8's Conversation). */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    int64_t visitor_id;
+    int64_t assignee_id;            /* user id, 0 = none */
+    char *status;                   /* "open", "pending", "solved" or "spam" */
+    char *last_message_snippet;     /* first STORE_SNIPPET_CHARS code points, or NULL */
+    int64_t last_message_timestamp; /* ms since the epoch */
+    int64_t unread_count;           /* visitor messages not read by an agent */
+    char *metadata_json;    /* JSON object text (the first message's sessionMetadata), or NULL */
+    char *url_history_json; /* JSON array of {"url","at"} (newest last), or NULL */
+    int64_t created_at;     /* ms since the epoch */
+    int64_t updated_at;     /* ms since the epoch */
+} store_conversation_t;
+
+/* A deep copy the caller owns (free it with store_conversation_free), or NULL if out of memory. The
+ * _free functions accept NULL, and only copies made by _dup: never a borrowed result. */
+store_conversation_t *store_conversation_dup(const store_conversation_t *c);
+void store_conversation_free(store_conversation_t *c);
+
+/* An agent account (section 9). */
+typedef struct {
+    int64_t id;
+    char *email;               /* as stored (the caller normalises it) */
+    char *full_name;           /* "" when none was given */
+    char *password_hash;       /* the encoded hash; never send it to clients */
+    int64_t tokens_valid_from; /* ms since the epoch: tokens issued before are revoked */
+    int64_t created_at;        /* ms since the epoch */
+} store_user_t;
+
+/* A deep copy the caller owns (free it with store_user_free), or NULL if out of memory. The
+ * _free functions accept NULL, and only copies made by _dup: never a borrowed result. */
+store_user_t *store_user_dup(const store_user_t *u);
+void store_user_free(store_user_t *u);
+
+/* What store_message_ingest persists: one visitor message (PROTOCOL.md section 3, sendMessage).
+ * Every pointer is borrowed for the duration of the call only. */
+typedef struct {
+    int64_t project_id;
+    const char *visitor_uid;           /* required */
+    const char *content;               /* required; the caller trimmed and checked it */
+    const char *temp_id;               /* required: the idempotency key, per visitor */
+    const char *session_metadata_json; /* NULL or the text of a JSON object */
+    bool forever;   /* the project's historyVisibility is "forever" (else limit_to_active) */
+    int64_t now_ms; /* the message's created_at, ms since the epoch */
+} store_ingest_t;
+
+/* What store_message_ingest did. Borrowed by the callback (copy message with
+ * store_message_dup to keep it). */
+typedef struct {
+    store_message_t message;    /* the stored message (the original one when duplicate) */
+    int64_t conversation_id;    /* = message.conversation_id */
+    int64_t visitor_id;         /* = message.visitor_id */
+    bool conversation_created;  /* this message opened a new conversation */
+    bool conversation_reopened; /* a solved conversation went back to open (forever only) */
+    bool duplicate; /* the temp_id was already stored: nothing was written but last_seen_at */
+} store_ingest_result_t;
+
 /* ---- callbacks ------------------------------------------------------------------------------- */
 
 typedef void (*store_done_cb)(void *ud, int status);
@@ -174,6 +284,19 @@ typedef void (*store_project_cb)(void *ud, int status, const store_project_t *pr
 /* projects[0..n) is borrowed; NULL and 0 when status != 0. */
 typedef void (*store_project_list_cb)(void *ud, int status, const store_project_t *projects,
                                       size_t n);
+/* id is 0 when status != 0 (and where an operation says "0 if none"). */
+typedef void (*store_id_cb)(void *ud, int status, int64_t id);
+/* The result pointer is borrowed, NULL when status != 0. */
+typedef void (*store_visitor_cb)(void *ud, int status, const store_visitor_t *visitor);
+typedef void (*store_conversation_cb)(void *ud, int status,
+                                      const store_conversation_t *conversation);
+typedef void (*store_user_cb)(void *ud, int status, const store_user_t *user);
+typedef void (*store_ingest_cb)(void *ud, int status, const store_ingest_result_t *result);
+/* role is "manager" or "agent", borrowed; NULL when status != 0. */
+typedef void (*store_role_cb)(void *ud, int status, const char *role);
+/* msgs[0..n) is borrowed, oldest first; conversation_id is 0 when there is none. */
+typedef void (*store_history_cb)(void *ud, int status, int64_t conversation_id,
+                                 const store_message_t *msgs, size_t n);
 
 /* ---- operations (loop thread; see "Asynchronous calls" above for the return value) ----------- */
 
@@ -205,5 +328,105 @@ PL_NODISCARD int store_project_domains_update(store_t *s, int64_t id, const char
 
 /* Read. The number of projects. */
 PL_NODISCARD int store_project_count(store_t *s, store_count_cb cb, void *ud);
+
+/* ---- the widget connection flow (PROTOCOL.md section 3) --------------------------------------
+ *
+ * "The current conversation" of a visitor, as section 3 defines it for history: with forever
+ * false (historyVisibility limit_to_active, the default) the newest conversation in status open
+ * or pending; with forever true the newest one not marked spam. Newest = the highest id (the
+ * most recently created). Found through the index conversations_by_visitor (visitor_id, id),
+ * walking the visitor's conversations from the newest: O(log N) plus the visitor's skipped
+ * conversations. A visitor is identified by (project_id, uid); uid is stored as given (the
+ * gateway checks its pattern). */
+
+/* Write. Finds or creates the visitor (project_id, uid) and sets its last_seen_at to now_ms
+ * (never backwards), in one savepoint. cb gets the visitor. Status STORE_ENOTFOUND when the
+ * project does not exist (nothing is created). Call: PL_EINVAL when uid is NULL. */
+PL_NODISCARD int store_visitor_identify(store_t *s, int64_t project_id, const char *uid,
+                                        int64_t now_ms, store_visitor_cb cb, void *ud);
+
+/* Read. The newest `limit` messages of the visitor's current conversation (see above), oldest
+ * first (section 3's conversationHistory). No such visitor, or no current conversation: status
+ * 0, conversation_id 0, n 0. Three index lookups plus O(limit) rows, delivered as one block:
+ * it runs on every identify. Call: PL_EINVAL when uid is NULL or limit is 0, PL_ETOOBIG when limit
+ * is over STORE_HISTORY_MAX. */
+PL_NODISCARD int store_history(store_t *s, int64_t project_id, const char *uid, bool forever,
+                               size_t limit, store_history_cb cb, void *ud);
+
+/* Write. THE hot path: persists a visitor message in its own savepoint of the group commit
+ * (prepared statements only, no schema work; six index-driven statements for a new message,
+ * and the result comes back as one allocation):
+ *   1. the visitor is found or created, last_seen_at = now_ms (never backwards);
+ *   2. if the visitor already has a message with this temp_id, that message is the result
+ *      with duplicate = true and nothing else changes (section 3 "Fix": a retry after a
+ *      reconnect stores nothing twice, even when its content differs);
+ *   3. the current conversation (see above); under forever a solved one is set back to open
+ *      (conversation_reopened); none: a new one, status open, metadata =
+ *      session_metadata_json, created_at = updated_at = now_ms (conversation_created);
+ *   4. the message: from_customer true, status "sent", sender_id = visitor_uid, temp_id,
+ *      created_at = now_ms;
+ *   5. the conversation: last_message_snippet = the first STORE_SNIPPET_CHARS code points of
+ *      content, last_message_timestamp = updated_at = now_ms, unread_count + 1.
+ * Status STORE_ENOTFOUND (no such project); PL_EINVAL when a new conversation would get
+ * session_metadata_json that is not a JSON object (checked only then; nothing is written).
+ * Call: PL_EINVAL when in, visitor_uid, content or temp_id is NULL; PL_ETOOBIG over
+ * STORE_MAX_ARG_BYTES. */
+PL_NODISCARD int store_message_ingest(store_t *s, const store_ingest_t *in, store_ingest_cb cb,
+                                      void *ud);
+
+/* Write. Records that the visitor is on page url (section 3, updateContext): sets its
+ * current_url and last_seen_at = now_ms, and appends {"url": url, "at": ISO-8601 of now_ms}
+ * to the url_history of its open or pending conversation (the limit_to_active current
+ * conversation: a solved one is not tracked any more), keeping the newest
+ * STORE_URL_HISTORY_MAX entries, and sets that conversation's updated_at. cb gets that
+ * conversation's id, or 0 when it has none (the visitor's URL is still recorded). Status
+ * STORE_ENOTFOUND when the visitor does not exist (identify creates it). Call: PL_EINVAL when
+ * uid or url is NULL. */
+PL_NODISCARD int store_visitor_context(store_t *s, int64_t project_id, const char *uid,
+                                       const char *url, int64_t now_ms, store_id_cb cb, void *ud);
+
+/* Read. The id of the visitor's current conversation (see above), or 0 (status 0) when the
+ * visitor or the conversation does not exist. Call: PL_EINVAL when uid is NULL. */
+PL_NODISCARD int store_visitor_conversation(store_t *s, int64_t project_id, const char *uid,
+                                            bool forever, store_id_cb cb, void *ud);
+
+/* Read. The conversation with this id in this project; STORE_ENOTFOUND when there is none
+ * (also when it belongs to another project). */
+PL_NODISCARD int store_conversation_get(store_t *s, int64_t project_id, int64_t id,
+                                        store_conversation_cb cb, void *ud);
+
+/* ---- users and members (PROTOCOL.md sections 2, 4 and 9) ----------------------------------- */
+
+/* Write. Creates a user with tokens_valid_from 0 and created_at = now_ms. email is stored as
+ * given (the caller normalises it); full_name may be NULL (stored as ""). cb gets the user.
+ * Status STORE_ECONFLICT when the e-mail address is taken. Call: PL_EINVAL when email or
+ * password_hash is NULL. */
+PL_NODISCARD int store_user_create(store_t *s, const char *email, const char *password_hash,
+                                   const char *full_name, int64_t now_ms, store_user_cb cb,
+                                   void *ud);
+
+/* Read. The user with this id, or STORE_ENOTFOUND. */
+PL_NODISCARD int store_user_get(store_t *s, int64_t id, store_user_cb cb, void *ud);
+
+/* Read. The user with exactly this (normalised) e-mail address, or STORE_ENOTFOUND. Call:
+ * PL_EINVAL when email is NULL. */
+PL_NODISCARD int store_user_by_email(store_t *s, const char *email, store_user_cb cb, void *ud);
+
+/* Write. Revokes every access token of the user issued before now_ms: tokens_valid_from =
+ * now_ms (never moved backwards). Status STORE_ENOTFOUND when the user does not exist. */
+PL_NODISCARD int store_user_revoke_tokens(store_t *s, int64_t user_id, int64_t now_ms,
+                                          store_done_cb cb, void *ud);
+
+/* Write. Makes the user a member of the project with role "manager" or "agent", or changes
+ * the role of a member (created_at keeps the first time). Status STORE_ENOTFOUND when the
+ * project or the user does not exist; PL_EINVAL for another role. Call: PL_EINVAL when role is
+ * NULL. */
+PL_NODISCARD int store_member_add(store_t *s, int64_t project_id, int64_t user_id, const char *role,
+                                  store_done_cb cb, void *ud);
+
+/* Read. The user's role in the project; STORE_ENOTFOUND when the user is not a member (or
+ * either does not exist). */
+PL_NODISCARD int store_member_role(store_t *s, int64_t project_id, int64_t user_id,
+                                   store_role_cb cb, void *ud);
 
 #endif

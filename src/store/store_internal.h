@@ -90,13 +90,68 @@ struct store_ops {
     int (*project_domains_update)(store_conn_t *c, int64_t id, const char *const *add, size_t nadd,
                                   const char *const *remove, size_t nremove, store_project_t **out);
     int (*project_count)(store_conn_t *c, int64_t *count);
+    /* Widget connection flow. history and visitor_conversation set *conversation_id to 0 and
+     * return 0 when there is nothing; *out and *n stay NULL and 0 then. */
+    int (*visitor_identify)(store_conn_t *c, int64_t project_id, const char *uid, int64_t now_ms,
+                            store_visitor_t **out);
+    int (*history)(store_conn_t *c, int64_t project_id, const char *uid, bool forever, size_t limit,
+                   int64_t *conversation_id, store_message_t **out, size_t *n);
+    int (*message_ingest)(store_conn_t *c, const store_ingest_t *in, store_ingest_result_t **out);
+    int (*visitor_context)(store_conn_t *c, int64_t project_id, const char *uid, const char *url,
+                           int64_t now_ms, int64_t *conversation_id);
+    int (*visitor_conversation)(store_conn_t *c, int64_t project_id, const char *uid, bool forever,
+                                int64_t *conversation_id);
+    int (*conversation_get)(store_conn_t *c, int64_t project_id, int64_t id,
+                            store_conversation_t **out);
+    /* Users and members. */
+    int (*user_create)(store_conn_t *c, const char *email, const char *password_hash,
+                       const char *full_name, int64_t now_ms, store_user_t **out);
+    int (*user_get)(store_conn_t *c, int64_t id, store_user_t **out);
+    int (*user_by_email)(store_conn_t *c, const char *email, store_user_t **out);
+    int (*user_revoke_tokens)(store_conn_t *c, int64_t user_id, int64_t now_ms);
+    int (*member_add)(store_conn_t *c, int64_t project_id, int64_t user_id, const char *role);
+    /* *role is a malloc'd copy. */
+    int (*member_role)(store_conn_t *c, int64_t project_id, int64_t user_id, char **role);
 };
 
 /* The SQLite backend (store_sqlite.c). */
 extern const store_ops_t store_sqlite_ops;
 
-/* Frees the members of a project struct (not the struct itself). */
+/* Free the members of a result struct (not the struct itself) and zero it. */
 void store__project_dispose(store_project_t *p);
+void store__visitor_dispose(store_visitor_t *v);
+void store__message_dispose(store_message_t *m);
+void store__conversation_dispose(store_conversation_t *c);
+void store__user_dispose(store_user_t *u);
+/* A list of messages (a history page) as ONE allocation: the array of n structs followed by
+ * the bytes of their strings, which point into it; one free(v) releases it on the loop thread
+ * (instead of eight frees per message). Built row by row on a store thread:
+ *   store__msglist_t l; store__msglist_init(&l);
+ *   store__msglist_add(&l, &m) for each message, m's strings borrowed for the call only;
+ *   store__msglist_finish(&l, &v, &n), or store__msglist_dispose(&l) on an error. */
+#define STORE__MSG_STRS 7 /* string fields of store_message_t */
+typedef struct {
+    store_message_t *v;             /* the scalars of each message; string fields unset */
+    size_t (*off)[STORE__MSG_STRS]; /* each string's offset in bytes, SIZE_MAX for NULL */
+    size_t n, cap;                  /* messages added, room in v and off */
+    pl_buf_t bytes;                 /* the strings, each NUL-terminated */
+} store__msglist_t;
+
+void store__msglist_init(store__msglist_t *l);
+/* 0 or PL_ENOMEM. */
+int store__msglist_add(store__msglist_t *l, const store_message_t *m);
+/* Hands the block to *v (NULL when the list is empty) with its length in *n; l is left
+ * empty. 0 or PL_ENOMEM (l is disposed then). */
+int store__msglist_finish(store__msglist_t *l, store_message_t **v, size_t *n);
+void store__msglist_dispose(store__msglist_t *l);
+
+/* An ingest result (the hot path's) is ONE allocation: the struct followed by the bytes of its
+ * message's strings, which point into it; one free() releases it on the loop thread. pack
+ * copies t, whose string pointers are borrowed (inputs, column text), into such a block; NULL
+ * when out of memory. */
+store_ingest_result_t *store__ingest_result_pack(const store_ingest_result_t *t);
+/* Frees a packed ingest result. NULL is fine. */
+void store__ingest_result_free(store_ingest_result_t *r);
 
 /* Formats a message into err (errlen bytes, always NUL-terminated when errlen > 0). */
 void store__errf(char *err, size_t errlen, const char *fmt, ...) PL_PRINTF(3, 4);

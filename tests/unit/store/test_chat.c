@@ -1,0 +1,1489 @@
+/* Unit tests for the chat operations of src/store/store.h (PROTOCOL.md sections 3, 4 and 9) with
+ * the SQLite backend, against a real database file in a fresh temporary directory per test:
+ * visitor identify, message ingest (conversation created once then appended, idempotency by
+ * temp_id, snippet truncation by code points, unread count, reopening under forever, metadata
+ * checks), history in both historyVisibility modes (open/pending vs solved vs spam), visitor
+ * context and URL history, users and members, a burst of 5,000 ingests in few transactions
+ * (group commit), and an ingest throughput micro benchmark printed to stdout (not asserted).
+ * Conversation statuses are changed through a second SQLite connection to the same file, as an
+ * agent's PATCH will do through the store later. Each test runs its own uv loop to completion
+ * and checks that every handle was closed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "store/store.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* A fixed, realistic wall-clock origin for the now_ms arguments. */
+#define T0 INT64_C(1764218869000)
+
+/* ---- fixture --------------------------------------------------------------------------------- */
+
+typedef struct {
+    char dir[64];   /* the temporary directory, removed at teardown */
+    char path[256]; /* the database file */
+    char url[300];  /* sqlite:<path> */
+    uv_loop_t loop;
+    store_t *s;  /* open store, closed at teardown */
+    sqlite3 *db; /* a second connection, for what no store operation does yet */
+} fx_t;
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state) {
+    fx_t *fx = calloc(1, sizeof *fx);
+    if (!fx)
+        return -1;
+    strcpy(fx->dir, "/tmp/parley-chat-XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    snprintf(fx->path, sizeof fx->path, "%s/parley.db", fx->dir);
+    snprintf(fx->url, sizeof fx->url, "sqlite:%s", fx->path);
+    if (uv_loop_init(&fx->loop) != 0)
+        return -1;
+    char err[256] = "";
+    fx->s = store_open(&fx->loop, fx->url, NULL, err, sizeof err); /* synchronous=normal */
+    if (!fx->s) {
+        print_error("store_open: %s\n", err);
+        return -1;
+    }
+    if (sqlite3_open(fx->path, &fx->db) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(fx->db, 5000);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx_t *fx = *state;
+    sqlite3_close(fx->db);
+    if (fx->s) {
+        store_close(fx->s, NULL, NULL);
+        uv_run(&fx->loop, UV_RUN_DEFAULT);
+    }
+    int rc = uv_loop_close(&fx->loop); /* UV_EBUSY if a handle was left open */
+    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Runs one SQL statement with up to two text/integer parameters on the second connection. */
+static void fx_sql(fx_t *fx, const char *sql, const char *text, int64_t id) {
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL), SQLITE_OK);
+    if (text)
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    assert_true(rc == SQLITE_DONE || rc == SQLITE_ROW);
+}
+
+static int64_t fx_count(fx_t *fx, const char *sql) {
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void set_status(fx_t *fx, int64_t conversation_id, const char *status) {
+    fx_sql(fx, "UPDATE conversations SET status = ?1 WHERE id = ?2", status, conversation_id);
+}
+
+/* ---- callback capture ------------------------------------------------------------------------ */
+
+typedef struct {
+    int calls;
+    int status;
+    int64_t id;               /* store_id_cb, history's conversation id */
+    store_project_t *project; /* copies, freed by cap_reset */
+    store_visitor_t *visitor;
+    store_conversation_t *conv;
+    store_user_t *user;
+    store_message_t *msg;         /* ingest: the message */
+    store_ingest_result_t ingest; /* ingest: the scalar fields (message zeroed) */
+    store_message_t **msgs;       /* history */
+    size_t n;
+    char *role;
+} cap_t;
+
+static void cap_reset(cap_t *c) {
+    store_project_free(c->project);
+    store_visitor_free(c->visitor);
+    store_conversation_free(c->conv);
+    store_user_free(c->user);
+    store_message_free(c->msg);
+    for (size_t i = 0; i < c->n; i++)
+        store_message_free(c->msgs[i]);
+    free(c->msgs);
+    free(c->role);
+    memset(c, 0, sizeof *c);
+}
+
+/* A callback that gets a result pointer with an error status breaks the contract. */
+#define BROKEN 12345
+
+static void on_done(void *ud, int status) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = status;
+}
+
+static void on_id(void *ud, int status, int64_t id) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = status;
+    c->id = id;
+    if (status != 0 && id != 0)
+        c->status = BROKEN;
+}
+
+static void on_project(void *ud, int status, const store_project_t *p) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = status;
+    if (p)
+        c->project = store_project_dup(p);
+}
+
+static void on_visitor(void *ud, int status, const store_visitor_t *v) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = (status == 0) == (v != NULL) ? status : BROKEN;
+    if (v)
+        c->visitor = store_visitor_dup(v);
+}
+
+static void on_conv(void *ud, int status, const store_conversation_t *cv) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = (status == 0) == (cv != NULL) ? status : BROKEN;
+    if (cv)
+        c->conv = store_conversation_dup(cv);
+}
+
+static void on_user(void *ud, int status, const store_user_t *u) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = (status == 0) == (u != NULL) ? status : BROKEN;
+    if (u)
+        c->user = store_user_dup(u);
+}
+
+static void on_role(void *ud, int status, const char *role) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = (status == 0) == (role != NULL) ? status : BROKEN;
+    if (role)
+        c->role = strdup(role);
+}
+
+static void on_ingest(void *ud, int status, const store_ingest_result_t *r) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = (status == 0) == (r != NULL) ? status : BROKEN;
+    if (r) {
+        c->ingest = *r;
+        memset(&c->ingest.message, 0, sizeof c->ingest.message);
+        c->msg = store_message_dup(&r->message);
+    }
+}
+
+static void on_history(void *ud, int status, int64_t conversation_id, const store_message_t *v,
+                       size_t n) {
+    cap_t *c = ud;
+    c->calls++;
+    c->status = status;
+    c->id = conversation_id;
+    if ((status != 0 && (v || n || conversation_id)) || (n && !v))
+        c->status = BROKEN;
+    if (n) {
+        c->msgs = calloc(n, sizeof *c->msgs);
+        for (size_t i = 0; c->msgs && i < n; i++)
+            c->msgs[i] = store_message_dup(&v[i]);
+        c->n = c->msgs ? n : 0;
+    }
+}
+
+/* ---- synchronous helpers over the async API -------------------------------------------------- */
+
+static void wait_one(fx_t *fx, const cap_t *c) {
+    store_wait(fx->s);
+    assert_int_equal(c->calls, 1);
+}
+
+static int64_t make_project(fx_t *fx, const char *name) {
+    cap_t c = {0};
+    assert_int_equal(store_project_create(fx->s, name, NULL, 0, on_project, &c), 0);
+    wait_one(fx, &c);
+    assert_int_equal(c.status, 0);
+    int64_t id = c.project->id;
+    cap_reset(&c);
+    return id;
+}
+
+static void identify(fx_t *fx, int64_t pid, const char *uid, int64_t now, cap_t *c) {
+    assert_int_equal(store_visitor_identify(fx->s, pid, uid, now, on_visitor, c), 0);
+    wait_one(fx, c);
+}
+
+/* Ingests one message and returns the callback's status. */
+static int ingest(fx_t *fx, int64_t pid, const char *uid, const char *content, const char *temp,
+                  const char *meta, bool forever, int64_t now, cap_t *c) {
+    store_ingest_t in = {.project_id = pid,
+                         .visitor_uid = uid,
+                         .content = content,
+                         .temp_id = temp,
+                         .session_metadata_json = meta,
+                         .forever = forever,
+                         .now_ms = now};
+    assert_int_equal(store_message_ingest(fx->s, &in, on_ingest, c), 0);
+    wait_one(fx, c);
+    return c->status;
+}
+
+/* Ingests and expects success; returns the message id. */
+static int64_t ingest_ok(fx_t *fx, int64_t pid, const char *uid, const char *content,
+                         const char *temp, bool forever, int64_t now, cap_t *c) {
+    int st = ingest(fx, pid, uid, content, temp, NULL, forever, now, c);
+    if (st != 0)
+        print_error("ingest %s/%s: %s\n", uid, temp, store_strerror(st));
+    assert_int_equal(st, 0);
+    return c->msg->id;
+}
+
+static void history(fx_t *fx, int64_t pid, const char *uid, bool forever, size_t limit, cap_t *c) {
+    assert_int_equal(store_history(fx->s, pid, uid, forever, limit, on_history, c), 0);
+    wait_one(fx, c);
+}
+
+static void conv_get(fx_t *fx, int64_t pid, int64_t id, cap_t *c) {
+    assert_int_equal(store_conversation_get(fx->s, pid, id, on_conv, c), 0);
+    wait_one(fx, c);
+}
+
+static int64_t current(fx_t *fx, int64_t pid, const char *uid, bool forever) {
+    cap_t c = {0};
+    assert_int_equal(store_visitor_conversation(fx->s, pid, uid, forever, on_id, &c), 0);
+    wait_one(fx, &c);
+    assert_int_equal(c.status, 0);
+    return c.id;
+}
+
+static int context(fx_t *fx, int64_t pid, const char *uid, const char *url, int64_t now,
+                   int64_t *cid) {
+    cap_t c = {0};
+    assert_int_equal(store_visitor_context(fx->s, pid, uid, url, now, on_id, &c), 0);
+    wait_one(fx, &c);
+    *cid = c.id;
+    return c.status;
+}
+
+/* ---- identify -------------------------------------------------------------------------------- */
+
+static void test_identify(void **state) {
+    fx_t *fx = *state;
+    int64_t p1 = make_project(fx, "one"), p2 = make_project(fx, "two");
+
+    cap_t a = {0};
+    identify(fx, p1, "visitor-0001", T0, &a);
+    assert_int_equal(a.status, 0);
+    const store_visitor_t *v = a.visitor;
+    assert_true(v->id > 0);
+    assert_int_equal(v->project_id, p1);
+    assert_string_equal(v->uid, "visitor-0001");
+    assert_null(v->name);
+    assert_null(v->email);
+    assert_null(v->current_url);
+    assert_int_equal(v->last_seen_at, T0);
+    assert_int_equal(v->created_at, T0);
+
+    /* Found again: same row, last_seen_at moves forward, never backwards. */
+    const struct {
+        int64_t now, want_seen;
+    } rows[] = {{T0 + 5000, T0 + 5000}, {T0 + 1000, T0 + 5000}, {T0 + 5001, T0 + 5001}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        cap_t b = {0};
+        identify(fx, p1, "visitor-0001", rows[i].now, &b);
+        assert_int_equal(b.status, 0);
+        assert_int_equal(b.visitor->id, v->id);
+        assert_int_equal(b.visitor->created_at, T0);
+        assert_int_equal(b.visitor->last_seen_at, rows[i].want_seen);
+        cap_reset(&b);
+    }
+
+    /* The uid is per project; another uid is another visitor; odd text is stored as given. */
+    const struct {
+        int64_t pid;
+        const char *uid;
+    } others[] = {{p2, "visitor-0001"}, {p1, "visitor-0002"}, {p1, "it's \"quoted\" ü"}};
+    int64_t seen[3];
+    for (size_t i = 0; i < 3; i++) {
+        cap_t o = {0};
+        identify(fx, others[i].pid, others[i].uid, T0, &o);
+        assert_int_equal(o.status, 0);
+        assert_int_equal(o.visitor->project_id, others[i].pid);
+        assert_string_equal(o.visitor->uid, others[i].uid);
+        seen[i] = o.visitor->id;
+        assert_true(seen[i] != v->id);
+        assert_true(i == 0 || seen[i] != seen[i - 1]);
+        cap_reset(&o);
+    }
+
+    /* Unknown project: not found, nothing created. */
+    cap_t m = {0};
+    identify(fx, p2 + 100, "visitor-0001", T0, &m);
+    assert_int_equal(m.status, STORE_ENOTFOUND);
+    assert_null(m.visitor);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM visitors"), 4);
+
+    /* Refused at the call: the callback never fires. */
+    cap_t n = {0};
+    assert_int_equal(store_visitor_identify(fx->s, p1, NULL, T0, on_visitor, &n), PL_EINVAL);
+    store_wait(fx->s);
+    assert_int_equal(n.calls, 0);
+    cap_reset(&a);
+}
+
+/* ---- ingest ---------------------------------------------------------------------------------- */
+
+static void test_ingest_creates_then_appends(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+
+    /* First message: creates the visitor and the conversation. */
+    cap_t a = {0};
+    const char *meta = "{\"referrer\":\"https://search.example/?q=x\",\"lang\":\"fr\"}";
+    assert_int_equal(ingest(fx, p, "visitor-aaaa", "Hello there", "tmp-1", meta, false, T0, &a), 0);
+    const store_message_t *m = a.msg;
+    assert_true(m->id > 0);
+    assert_true(a.ingest.conversation_id > 0);
+    assert_int_equal(m->conversation_id, a.ingest.conversation_id);
+    assert_int_equal(m->project_id, p);
+    assert_int_equal(m->visitor_id, a.ingest.visitor_id);
+    assert_string_equal(m->visitor_uid, "visitor-aaaa");
+    assert_string_equal(m->content, "Hello there");
+    assert_string_equal(m->sender_id, "visitor-aaaa");
+    assert_true(m->from_customer);
+    assert_int_equal(m->user_id, 0);
+    assert_string_equal(m->status, "sent");
+    assert_null(m->content_type);
+    assert_null(m->metadata_json);
+    assert_string_equal(m->temp_id, "tmp-1");
+    assert_int_equal(m->created_at, T0);
+    assert_true(a.ingest.conversation_created);
+    assert_false(a.ingest.conversation_reopened);
+    assert_false(a.ingest.duplicate);
+    int64_t cid = a.ingest.conversation_id;
+
+    /* The visitor exists now: identify finds it. */
+    cap_t v = {0};
+    identify(fx, p, "visitor-aaaa", T0 + 1, &v);
+    assert_int_equal(v.visitor->id, a.ingest.visitor_id);
+    assert_int_equal(v.visitor->created_at, T0);
+    cap_reset(&v);
+
+    cap_t c = {0};
+    conv_get(fx, p, cid, &c);
+    assert_int_equal(c.status, 0);
+    assert_int_equal(c.conv->id, cid);
+    assert_int_equal(c.conv->project_id, p);
+    assert_int_equal(c.conv->visitor_id, a.ingest.visitor_id);
+    assert_int_equal(c.conv->assignee_id, 0);
+    assert_string_equal(c.conv->status, "open");
+    assert_string_equal(c.conv->last_message_snippet, "Hello there");
+    assert_int_equal(c.conv->last_message_timestamp, T0);
+    assert_int_equal(c.conv->unread_count, 1);
+    assert_string_equal(c.conv->metadata_json, meta);
+    assert_null(c.conv->url_history_json);
+    assert_int_equal(c.conv->created_at, T0);
+    assert_int_equal(c.conv->updated_at, T0);
+    cap_reset(&c);
+
+    /* Second message: same conversation, appended; its metadata is not used. */
+    cap_t b = {0};
+    assert_int_equal(
+        ingest(fx, p, "visitor-aaaa", "Are you there?", "tmp-2", "{\"x\":1}", false, T0 + 2000, &b),
+        0);
+    assert_int_equal(b.ingest.conversation_id, cid);
+    assert_false(b.ingest.conversation_created);
+    assert_false(b.ingest.duplicate);
+    assert_true(b.msg->id > m->id);
+    assert_int_equal(b.msg->created_at, T0 + 2000);
+    conv_get(fx, p, cid, &c);
+    assert_string_equal(c.conv->last_message_snippet, "Are you there?");
+    assert_int_equal(c.conv->last_message_timestamp, T0 + 2000);
+    assert_int_equal(c.conv->updated_at, T0 + 2000);
+    assert_int_equal(c.conv->created_at, T0);
+    assert_int_equal(c.conv->unread_count, 2);
+    assert_string_equal(c.conv->metadata_json, meta);
+    cap_reset(&c);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM conversations"), 1);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), 2);
+    cap_reset(&a);
+    cap_reset(&b);
+}
+
+static void test_ingest_refused(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    int64_t cid;
+
+    /* Unknown project: not found, nothing written. */
+    cap_t a = {0};
+    assert_int_equal(ingest(fx, p + 7, "visitor-aaaa", "hi", "t1", NULL, false, T0, &a),
+                     STORE_ENOTFOUND);
+    assert_null(a.msg);
+    cap_reset(&a);
+
+    /* Session metadata that is not a JSON object, for a new conversation: refused, and the
+     * savepoint undoes the visitor too (context finds no visitor). */
+    const char *bad_meta[] = {"[1,2]", "{\"open\":", "\"text\"", "42", "null", ""};
+    for (size_t i = 0; i < sizeof bad_meta / sizeof bad_meta[0]; i++) {
+        cap_t b = {0};
+        int st = ingest(fx, p, "visitor-bbbb", "hi", "t1", bad_meta[i], false, T0, &b);
+        if (st != PL_EINVAL)
+            print_error("metadata \"%s\": %s\n", bad_meta[i], store_strerror(st));
+        assert_int_equal(st, PL_EINVAL);
+        cap_reset(&b);
+    }
+    assert_int_equal(context(fx, p, "visitor-bbbb", "https://x.example/", T0, &cid),
+                     STORE_ENOTFOUND);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), 0);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM visitors"), 0);
+
+    /* Refused at the call. */
+    store_ingest_t in = {.project_id = p, .visitor_uid = "v", .content = "c", .temp_id = "t"};
+    store_ingest_t no_uid = in, no_content = in, no_temp = in;
+    no_uid.visitor_uid = NULL;
+    no_content.content = NULL;
+    no_temp.temp_id = NULL;
+    static char big[STORE_MAX_ARG_BYTES];
+    memset(big, 'x', sizeof big - 1);
+    store_ingest_t too_big = in;
+    too_big.content = big; /* plus the other strings: over the budget */
+    cap_t n = {0};
+    assert_int_equal(store_message_ingest(fx->s, NULL, on_ingest, &n), PL_EINVAL);
+    assert_int_equal(store_message_ingest(fx->s, &no_uid, on_ingest, &n), PL_EINVAL);
+    assert_int_equal(store_message_ingest(fx->s, &no_content, on_ingest, &n), PL_EINVAL);
+    assert_int_equal(store_message_ingest(fx->s, &no_temp, on_ingest, &n), PL_EINVAL);
+    assert_int_equal(store_message_ingest(fx->s, &too_big, on_ingest, &n), PL_ETOOBIG);
+    store_wait(fx->s);
+    assert_int_equal(n.calls, 0);
+
+    /* Metadata is checked only when a conversation is created: once it exists, a message's
+     * metadata is not used at all. */
+    cap_t c = {0};
+    assert_int_equal(ingest(fx, p, "visitor-cccc", "one", "t1", NULL, false, T0, &c), 0);
+    assert_true(c.ingest.conversation_created);
+    cap_reset(&c);
+    assert_int_equal(ingest(fx, p, "visitor-cccc", "two", "t2", "[not json", false, T0, &c), 0);
+    assert_false(c.ingest.conversation_created);
+    cap_reset(&c);
+}
+
+static void test_ingest_idempotent(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+
+    cap_t a = {0};
+    int64_t id = ingest_ok(fx, p, "visitor-aaaa", "original", "tmp-1", false, T0, &a);
+    int64_t cid = a.ingest.conversation_id;
+
+    /* The same temp_id again (a retry after a reconnect), even with other content and later:
+     * the original message, nothing written. */
+    cap_t b = {0};
+    assert_int_equal(
+        ingest(fx, p, "visitor-aaaa", "changed", "tmp-1", "{\"a\":1}", false, T0 + 9000, &b), 0);
+    assert_true(b.ingest.duplicate);
+    assert_false(b.ingest.conversation_created);
+    assert_int_equal(b.msg->id, id);
+    assert_int_equal(b.ingest.conversation_id, cid);
+    assert_int_equal(b.ingest.visitor_id, a.ingest.visitor_id);
+    assert_string_equal(b.msg->content, "original");
+    assert_string_equal(b.msg->temp_id, "tmp-1");
+    assert_string_equal(b.msg->visitor_uid, "visitor-aaaa");
+    assert_string_equal(b.msg->sender_id, "visitor-aaaa");
+    assert_string_equal(b.msg->status, "sent");
+    assert_true(b.msg->from_customer);
+    assert_int_equal(b.msg->created_at, T0);
+    cap_reset(&b);
+
+    cap_t c = {0};
+    conv_get(fx, p, cid, &c);
+    assert_int_equal(c.conv->unread_count, 1);
+    assert_string_equal(c.conv->last_message_snippet, "original");
+    assert_int_equal(c.conv->last_message_timestamp, T0);
+    cap_reset(&c);
+
+    /* Twice in one batch (one transaction): the second sees the first. */
+    store_ingest_t in = {.project_id = p,
+                         .visitor_uid = "visitor-aaaa",
+                         .content = "batched",
+                         .temp_id = "tmp-2",
+                         .now_ms = T0 + 10000};
+    cap_t d1 = {0}, d2 = {0};
+    assert_int_equal(store_message_ingest(fx->s, &in, on_ingest, &d1), 0);
+    assert_int_equal(store_message_ingest(fx->s, &in, on_ingest, &d2), 0);
+    store_wait(fx->s);
+    assert_int_equal(d1.status, 0);
+    assert_int_equal(d2.status, 0);
+    assert_false(d1.ingest.duplicate);
+    assert_true(d2.ingest.duplicate);
+    assert_int_equal(d2.msg->id, d1.msg->id);
+    cap_reset(&d1);
+    cap_reset(&d2);
+
+    /* The key is per visitor: another visitor may use the same temp_id. */
+    cap_t e = {0};
+    ingest_ok(fx, p, "visitor-bbbb", "other", "tmp-1", false, T0, &e);
+    assert_false(e.ingest.duplicate);
+    assert_true(e.msg->id != id);
+    cap_reset(&e);
+
+    cap_t h = {0};
+    history(fx, p, "visitor-aaaa", false, 200, &h);
+    assert_int_equal(h.n, 2);
+    assert_string_equal(h.msgs[0]->content, "original");
+    assert_string_equal(h.msgs[1]->content, "batched");
+    cap_reset(&h);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), 3);
+    conv_get(fx, p, cid, &c);
+    assert_int_equal(c.conv->unread_count, 2);
+    cap_reset(&c);
+    cap_reset(&a);
+}
+
+/* Ingests submitted in one loop turn share one transaction; a failing one (unknown project,
+ * metadata that is not an object, after its visitor row was written) is undone alone. */
+static void test_ingest_batch_isolated(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    store_stats_t before, after;
+    store_stats(fx->s, &before);
+    const struct {
+        int64_t pid;
+        const char *uid, *temp, *meta;
+        int status;
+    } rows[] = {
+        {p, "visitor-aaaa", "t1", NULL, 0},
+        {p + 50, "visitor-aaaa", "t2", NULL, STORE_ENOTFOUND},
+        {p, "visitor-bbbb", "t1", "[\"not an object\"]", PL_EINVAL},
+        {p, "visitor-aaaa", "t3", NULL, 0},
+        {p, "visitor-cccc", "t1", "{\"ok\":true}", 0},
+        {p, "visitor-aaaa", "t1", NULL, 0}, /* a duplicate of the first */
+    };
+    enum { N = sizeof rows / sizeof rows[0] };
+    cap_t caps[N];
+    memset(caps, 0, sizeof caps);
+    for (size_t i = 0; i < N; i++) {
+        store_ingest_t in = {.project_id = rows[i].pid,
+                             .visitor_uid = rows[i].uid,
+                             .content = "hello",
+                             .temp_id = rows[i].temp,
+                             .session_metadata_json = rows[i].meta,
+                             .now_ms = T0 + (int64_t)i};
+        assert_int_equal(store_message_ingest(fx->s, &in, on_ingest, &caps[i]), 0);
+    }
+    store_wait(fx->s);
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(caps[i].calls, 1);
+        if (caps[i].status != rows[i].status)
+            print_error("row %zu: %s\n", i, store_strerror(caps[i].status));
+        assert_int_equal(caps[i].status, rows[i].status);
+        assert_true((caps[i].msg != NULL) == (rows[i].status == 0));
+    }
+    assert_true(caps[5].ingest.duplicate);
+    assert_int_equal(caps[5].msg->id, caps[0].msg->id);
+    assert_int_equal(caps[3].ingest.conversation_id, caps[0].ingest.conversation_id);
+    store_stats(fx->s, &after);
+    assert_int_equal(after.transactions - before.transactions, 1);
+    assert_int_equal(after.failed - before.failed, 2);
+    for (size_t i = 0; i < N; i++)
+        cap_reset(&caps[i]);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), 3);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM visitors"), 2); /* not bbbb */
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM conversations"), 2);
+}
+
+/* A message into a pending conversation keeps it pending, in both modes. */
+static void test_ingest_keeps_status(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    cap_t a = {0};
+    ingest_ok(fx, p, "visitor-aaaa", "one", "t1", false, T0, &a);
+    int64_t cid = a.ingest.conversation_id;
+    cap_reset(&a);
+    set_status(fx, cid, "pending");
+    const bool modes[] = {false, true};
+    for (size_t i = 0; i < 2; i++) {
+        char temp[8];
+        snprintf(temp, sizeof temp, "t%zu", i + 2);
+        ingest_ok(fx, p, "visitor-aaaa", "more", temp, modes[i], T0 + 1 + (int64_t)i, &a);
+        assert_int_equal(a.ingest.conversation_id, cid);
+        assert_false(a.ingest.conversation_created);
+        assert_false(a.ingest.conversation_reopened);
+        cap_reset(&a);
+        cap_t c = {0};
+        conv_get(fx, p, cid, &c);
+        assert_string_equal(c.conv->status, "pending");
+        assert_int_equal(c.conv->unread_count, 2 + (int64_t)i);
+        cap_reset(&c);
+    }
+}
+
+/* Repeats unit (a UTF-8 string) n times into a new string. */
+static char *repeat(const char *unit, size_t n) {
+    size_t len = strlen(unit);
+    char *s = malloc(len * n + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * len, unit, len);
+    s[len * n] = '\0';
+    return s;
+}
+
+static void test_snippet_code_points(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    const struct {
+        size_t prefix; /* the content is this many 'a', then unit repeated n times */
+        const char *unit;
+        size_t n;
+        size_t want_units; /* the snippet: the same 'a's, then unit this many times */
+    } rows[] = {
+        {0, "a", 1, 1},
+        {0, "a", 99, 99},
+        {0, "a", 100, 100},                /* boundary: exactly the limit */
+        {0, "a", 101, 100},                /* one over */
+        {0, "a", 5000, 100},               /* the longest message */
+        {0, "\xF0\x9F\x98\x80", 150, 100}, /* emoji, 4 bytes each: cut at 100 emoji */
+        {0, "\xF0\x9F\x98\x80", 100, 100},
+        {0, "\xC3\xA9", 120, 100},       /* e-acute, 2 bytes */
+        {0, "\xE6\x97\xA5", 101, 100},   /* a CJK character, 3 bytes */
+        {99, "\xF0\x9F\x98\x80", 3, 1},  /* 99 ASCII + 1 emoji: 103 bytes */
+        {100, "\xF0\x9F\x98\x80", 3, 0}, /* the emoji is the 101st character */
+    };
+    /* One visitor per row (the insert path) and one visitor for every row (the update path). */
+    int bad = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char *prefix = repeat("a", rows[i].prefix);
+        char *body = repeat(rows[i].unit, rows[i].n);
+        char *want_body = repeat(rows[i].unit, rows[i].want_units);
+        char content[32768], want[1024];
+        snprintf(content, sizeof content, "%s%s", prefix, body);
+        snprintf(want, sizeof want, "%s%s", prefix, want_body);
+        for (int path = 0; path < 2; path++) {
+            char uid[32], temp[32];
+            if (path)
+                snprintf(uid, sizeof uid, "visitor-shared");
+            else
+                snprintf(uid, sizeof uid, "visitor-row-%zu", i);
+            snprintf(temp, sizeof temp, "t%zu", i);
+            cap_t a = {0};
+            ingest_ok(fx, p, uid, content, temp, false, T0 + (int64_t)i, &a);
+            assert_int_equal(a.ingest.conversation_created, path == 0 || i == 0);
+            assert_string_equal(a.msg->content, content); /* the message itself is whole */
+            cap_t c = {0};
+            conv_get(fx, p, a.ingest.conversation_id, &c);
+            if (strcmp(c.conv->last_message_snippet, want) != 0) {
+                print_error("row %zu path %d: snippet of %zu bytes, want %zu\n", i, path,
+                            strlen(c.conv->last_message_snippet), strlen(want));
+                bad++;
+            }
+            cap_reset(&c);
+            cap_reset(&a);
+        }
+        free(want_body);
+        free(body);
+        free(prefix);
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void test_unread_count(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    int64_t cid = 0;
+    for (int i = 1; i <= 5; i++) {
+        char temp[16];
+        snprintf(temp, sizeof temp, "t%d", i);
+        cap_t a = {0};
+        ingest_ok(fx, p, "visitor-aaaa", "msg", temp, false, T0 + i, &a);
+        cid = a.ingest.conversation_id;
+        cap_reset(&a);
+        ingest_ok(fx, p, "visitor-aaaa", "msg", temp, false, T0 + i, &a); /* a retry */
+        assert_true(a.ingest.duplicate);
+        cap_reset(&a);
+        cap_t c = {0};
+        conv_get(fx, p, cid, &c);
+        assert_int_equal(c.conv->unread_count, i);
+        cap_reset(&c);
+    }
+    /* An agent read it (PATCH read: true, later): counting resumes from 0. */
+    fx_sql(fx, "UPDATE conversations SET unread_count = 0 WHERE id = ?2", NULL, cid);
+    cap_t a = {0};
+    ingest_ok(fx, p, "visitor-aaaa", "again", "t6", false, T0 + 6, &a);
+    cap_reset(&a);
+    cap_t c = {0};
+    conv_get(fx, p, cid, &c);
+    assert_int_equal(c.conv->unread_count, 1);
+    cap_reset(&c);
+}
+
+/* ---- history and the current conversation ---------------------------------------------------- */
+
+static void assert_history(fx_t *fx, int64_t p, const char *uid, bool forever, size_t limit,
+                           int64_t want_cid, const char *const *want, size_t n) {
+    cap_t h = {0};
+    history(fx, p, uid, forever, limit, &h);
+    assert_int_equal(h.status, 0);
+    if (h.id != want_cid || h.n != n) {
+        print_error("history %s forever=%d: conversation %lld with %zu messages, want %lld "
+                    "with %zu\n",
+                    uid, forever, (long long)h.id, h.n, (long long)want_cid, n);
+        fail();
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(h.msgs[i]->content, want[i]);
+        assert_int_equal(h.msgs[i]->conversation_id, want_cid);
+        assert_string_equal(h.msgs[i]->visitor_uid, uid);
+        assert_int_equal(h.msgs[i]->project_id, p);
+        assert_true(i == 0 || h.msgs[i]->id > h.msgs[i - 1]->id);
+    }
+    cap_reset(&h);
+    assert_int_equal(current(fx, p, uid, forever), want_cid);
+}
+
+static void test_history_modes(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop"), other = make_project(fx, "other");
+    const char *uid = "visitor-hist";
+
+    /* No visitor, then a visitor without a conversation: empty, status 0. */
+    assert_history(fx, p, uid, false, 200, 0, NULL, 0);
+    assert_history(fx, p, uid, true, 200, 0, NULL, 0);
+    cap_t v = {0};
+    identify(fx, p, uid, T0, &v);
+    cap_reset(&v);
+    assert_history(fx, p, uid, false, 200, 0, NULL, 0);
+
+    const char *all[] = {"m0", "m1", "m2", "m3", "m4"};
+    int64_t c1 = 0;
+    for (int i = 0; i < 5; i++) {
+        char temp[8];
+        snprintf(temp, sizeof temp, "a%d", i);
+        cap_t a = {0};
+        ingest_ok(fx, p, uid, all[i], temp, false, T0 + i, &a);
+        c1 = a.ingest.conversation_id;
+        cap_reset(&a);
+    }
+    /* Oldest first; a limit keeps the newest. */
+    assert_history(fx, p, uid, false, 200, c1, all, 5);
+    assert_history(fx, p, uid, true, 200, c1, all, 5);
+    assert_history(fx, p, uid, false, 5, c1, all, 5);
+    assert_history(fx, p, uid, false, 3, c1, all + 2, 3);
+    assert_history(fx, p, uid, true, 1, c1, all + 4, 1);
+    /* Same uid, another project: another visitor, nothing. */
+    assert_history(fx, other, uid, false, 200, 0, NULL, 0);
+    assert_history(fx, other, uid, true, 200, 0, NULL, 0);
+
+    /* pending is active; solved is not (limit_to_active) but is under forever. */
+    set_status(fx, c1, "pending");
+    assert_history(fx, p, uid, false, 200, c1, all, 5);
+    set_status(fx, c1, "solved");
+    assert_history(fx, p, uid, false, 200, 0, NULL, 0);
+    assert_history(fx, p, uid, true, 200, c1, all, 5);
+
+    /* limit_to_active: a message now opens a second conversation; forever sees the newest. */
+    const char *second[] = {"new topic"};
+    cap_t a = {0};
+    ingest_ok(fx, p, uid, "new topic", "b0", false, T0 + 100, &a);
+    assert_true(a.ingest.conversation_created);
+    int64_t c2 = a.ingest.conversation_id;
+    assert_true(c2 > c1);
+    cap_reset(&a);
+    assert_history(fx, p, uid, false, 200, c2, second, 1);
+    assert_history(fx, p, uid, true, 200, c2, second, 1);
+
+    /* spam is never current: forever falls back to the newest non-spam one (c1, solved). */
+    set_status(fx, c2, "spam");
+    assert_history(fx, p, uid, false, 200, 0, NULL, 0);
+    assert_history(fx, p, uid, true, 200, c1, all, 5);
+
+    /* forever: a message into the solved c1 reopens it. */
+    ingest_ok(fx, p, uid, "m5", "a5", true, T0 + 200, &a);
+    assert_int_equal(a.ingest.conversation_id, c1);
+    assert_false(a.ingest.conversation_created);
+    assert_true(a.ingest.conversation_reopened);
+    cap_reset(&a);
+    cap_t c = {0};
+    conv_get(fx, p, c1, &c);
+    assert_string_equal(c.conv->status, "open");
+    assert_int_equal(c.conv->unread_count, 6);
+    cap_reset(&c);
+    const char *reopened[] = {"m0", "m1", "m2", "m3", "m4", "m5"};
+    assert_history(fx, p, uid, false, 200, c1, reopened, 6);
+    /* An open conversation is not "reopened" again. */
+    ingest_ok(fx, p, uid, "m6", "a6", true, T0 + 201, &a);
+    assert_false(a.ingest.conversation_reopened);
+    cap_reset(&a);
+
+    /* Everything spam: forever finds nothing, and the next message opens a third. */
+    set_status(fx, c1, "spam");
+    assert_history(fx, p, uid, true, 200, 0, NULL, 0);
+    ingest_ok(fx, p, uid, "fresh", "c0", true, T0 + 300, &a);
+    assert_true(a.ingest.conversation_created);
+    assert_true(a.ingest.conversation_id > c2);
+    cap_reset(&a);
+
+    /* Limits of the call. */
+    cap_t n = {0};
+    assert_int_equal(store_history(fx->s, p, uid, false, 0, on_history, &n), PL_EINVAL);
+    assert_int_equal(store_history(fx->s, p, NULL, false, 10, on_history, &n), PL_EINVAL);
+    assert_int_equal(store_history(fx->s, p, uid, false, STORE_HISTORY_MAX + 1, on_history, &n),
+                     PL_ETOOBIG);
+    assert_int_equal(store_visitor_conversation(fx->s, p, NULL, false, on_id, &n), PL_EINVAL);
+    store_wait(fx->s);
+    assert_int_equal(n.calls, 0);
+    const char *fresh[] = {"fresh"};
+    int64_t c3 = current(fx, p, uid, true);
+    assert_history(fx, p, uid, true, STORE_HISTORY_MAX, c3, fresh, 1);
+}
+
+static void test_history_long(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    /* 250 messages: the default 200 of the gateway returns 50..249, oldest first. */
+    enum { N = 250 };
+    for (int i = 0; i < N; i++) {
+        char temp[16], content[16];
+        snprintf(temp, sizeof temp, "t%d", i);
+        snprintf(content, sizeof content, "m%d", i);
+        store_ingest_t in = {.project_id = p,
+                             .visitor_uid = "visitor-long",
+                             .content = content,
+                             .temp_id = temp,
+                             .now_ms = T0 + i};
+        assert_int_equal(store_message_ingest(fx->s, &in, NULL, NULL), 0);
+    }
+    store_wait(fx->s);
+    cap_t h = {0};
+    history(fx, p, "visitor-long", false, 200, &h);
+    assert_int_equal(h.n, 200);
+    for (size_t i = 0; i < h.n; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "m%zu", i + 50);
+        assert_string_equal(h.msgs[i]->content, want);
+        assert_int_equal(h.msgs[i]->created_at, T0 + (int64_t)i + 50);
+    }
+    cap_reset(&h);
+
+    /* The lookups use indexes, not scans (this runs on every identify). */
+    const char *queries[] = {
+        "SELECT id FROM visitors WHERE project_id = 1 AND uid = 'x'",
+        "SELECT id, status FROM conversations WHERE visitor_id = 1 "
+        "AND status IN ('open', 'pending') ORDER BY id DESC LIMIT 1",
+        "SELECT id, status FROM conversations WHERE visitor_id = 1 "
+        "AND status <> 'spam' ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM messages WHERE conversation_id = 1 ORDER BY id DESC LIMIT 200",
+        "SELECT id FROM messages WHERE visitor_id = 1 AND temp_id = 'x'",
+    };
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", queries[i]);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(st, 3);
+            if (!strstr(detail, "USING") || strstr(detail, "TEMP B-TREE")) {
+                print_error("query %zu: %s\n", i, detail);
+                fail();
+            }
+        }
+        sqlite3_finalize(st);
+    }
+}
+
+/* ---- context --------------------------------------------------------------------------------- */
+
+static void test_visitor_context(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    int64_t cid = -1;
+
+    /* No visitor: not found. */
+    assert_int_equal(context(fx, p, "visitor-ctx", "https://shop.example/", T0, &cid),
+                     STORE_ENOTFOUND);
+    assert_int_equal(cid, 0);
+
+    /* A visitor without a conversation: its URL is recorded, no conversation id. */
+    cap_t v = {0};
+    identify(fx, p, "visitor-ctx", T0, &v);
+    cap_reset(&v);
+    assert_int_equal(context(fx, p, "visitor-ctx", "https://shop.example/a", T0 + 10, &cid), 0);
+    assert_int_equal(cid, 0);
+    identify(fx, p, "visitor-ctx", T0, &v);
+    assert_string_equal(v.visitor->current_url, "https://shop.example/a");
+    assert_int_equal(v.visitor->last_seen_at, T0 + 10);
+    cap_reset(&v);
+
+    cap_t a = {0};
+    ingest_ok(fx, p, "visitor-ctx", "hi", "t1", false, T0 + 20, &a);
+    int64_t conv = a.ingest.conversation_id;
+    cap_reset(&a);
+
+    /* 55 URLs, one with characters JSON must escape: the newest 50 are kept, in order. */
+    enum { N = 55 };
+    for (int i = 0; i < N; i++) {
+        char url[128];
+        if (i == N - 1)
+            snprintf(url, sizeof url, "https://shop.example/q?a=\"b\"&c=\\d\xC3\xA9");
+        else
+            snprintf(url, sizeof url, "https://shop.example/p%d", i);
+        assert_int_equal(context(fx, p, "visitor-ctx", url, T0 + 1000 + i, &cid), 0);
+        assert_int_equal(cid, conv);
+    }
+    cap_t c = {0};
+    conv_get(fx, p, conv, &c);
+    assert_int_equal(c.conv->updated_at, T0 + 1000 + N - 1);
+    json_error_t jerr;
+    json_t *h = json_loads(c.conv->url_history_json, 0, &jerr);
+    assert_non_null(h);
+    assert_true(json_is_array(h));
+    assert_int_equal(json_array_size(h), STORE_URL_HISTORY_MAX);
+    for (size_t i = 0; i < json_array_size(h); i++) {
+        json_t *e = json_array_get(h, i);
+        int k = (int)i + N - (int)STORE_URL_HISTORY_MAX;
+        char url[128], at[PL_ISO8601_LEN];
+        if (k == N - 1)
+            snprintf(url, sizeof url, "https://shop.example/q?a=\"b\"&c=\\d\xC3\xA9");
+        else
+            snprintf(url, sizeof url, "https://shop.example/p%d", k);
+        assert_int_equal(json_object_size(e), 2);
+        assert_string_equal(json_string_value(json_object_get(e, "url")), url);
+        assert_string_equal(json_string_value(json_object_get(e, "at")),
+                            pl_iso8601(T0 + 1000 + k, at));
+    }
+    json_decref(h);
+    cap_reset(&c);
+    identify(fx, p, "visitor-ctx", T0, &v);
+    assert_string_equal(v.visitor->current_url, "https://shop.example/q?a=\"b\"&c=\\d\xC3\xA9");
+    cap_reset(&v);
+
+    /* A solved conversation is not tracked any more. */
+    set_status(fx, conv, "solved");
+    assert_int_equal(context(fx, p, "visitor-ctx", "https://shop.example/late", T0 + 5000, &cid),
+                     0);
+    assert_int_equal(cid, 0);
+    conv_get(fx, p, conv, &c);
+    assert_null(strstr(c.conv->url_history_json, "/late"));
+    cap_reset(&c);
+
+    /* Another project's visitor with the same uid does not exist. */
+    int64_t other = make_project(fx, "other");
+    assert_int_equal(context(fx, other, "visitor-ctx", "https://x.example/", T0, &cid),
+                     STORE_ENOTFOUND);
+    cap_t n = {0};
+    assert_int_equal(store_visitor_context(fx->s, p, "visitor-ctx", NULL, T0, on_id, &n),
+                     PL_EINVAL);
+    assert_int_equal(store_visitor_context(fx->s, p, NULL, "u", T0, on_id, &n), PL_EINVAL);
+    store_wait(fx->s);
+    assert_int_equal(n.calls, 0);
+}
+
+static void test_conversation_get_missing(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop"), other = make_project(fx, "other");
+    cap_t a = {0};
+    ingest_ok(fx, p, "visitor-aaaa", "hi", "t1", false, T0, &a);
+    int64_t cid = a.ingest.conversation_id;
+    cap_reset(&a);
+    const struct {
+        int64_t pid, id;
+    } rows[] = {{other, cid}, {p, cid + 1}, {p, 0}, {p, -1}, {p + 100, cid}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        cap_t c = {0};
+        conv_get(fx, rows[i].pid, rows[i].id, &c);
+        assert_int_equal(c.status, STORE_ENOTFOUND);
+        assert_null(c.conv);
+    }
+}
+
+/* ---- users and members ----------------------------------------------------------------------- */
+
+static void test_users(void **state) {
+    fx_t *fx = *state;
+    cap_t a = {0};
+    assert_int_equal(store_user_create(fx->s, "ada@example.com", "$argon2id$v=19$hash",
+                                       "Ada Lovelace", T0, on_user, &a),
+                     0);
+    wait_one(fx, &a);
+    assert_int_equal(a.status, 0);
+    const store_user_t *u = a.user;
+    assert_true(u->id > 0);
+    assert_string_equal(u->email, "ada@example.com");
+    assert_string_equal(u->full_name, "Ada Lovelace");
+    assert_string_equal(u->password_hash, "$argon2id$v=19$hash");
+    assert_int_equal(u->tokens_valid_from, 0);
+    assert_int_equal(u->created_at, T0);
+
+    /* Taken e-mail: conflict, nothing created. A NULL full name is "". */
+    cap_t b = {0};
+    assert_int_equal(store_user_create(fx->s, "ada@example.com", "h2", NULL, T0, on_user, &b), 0);
+    wait_one(fx, &b);
+    assert_int_equal(b.status, STORE_ECONFLICT);
+    assert_null(b.user);
+    cap_reset(&b);
+    assert_int_equal(store_user_create(fx->s, "bob@example.com", "h3", NULL, T0, on_user, &b), 0);
+    wait_one(fx, &b);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(b.user->full_name, "");
+    assert_true(b.user->id != u->id);
+    cap_reset(&b);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM users"), 2);
+
+    /* Lookups. */
+    cap_t g = {0};
+    assert_int_equal(store_user_get(fx->s, u->id, on_user, &g), 0);
+    wait_one(fx, &g);
+    assert_int_equal(g.status, 0);
+    assert_string_equal(g.user->email, "ada@example.com");
+    assert_string_equal(g.user->password_hash, u->password_hash);
+    cap_reset(&g);
+    assert_int_equal(store_user_by_email(fx->s, "ada@example.com", on_user, &g), 0);
+    wait_one(fx, &g);
+    assert_int_equal(g.status, 0);
+    assert_int_equal(g.user->id, u->id);
+    cap_reset(&g);
+    const int64_t missing_ids[] = {u->id + 100, 0, -5};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(store_user_get(fx->s, missing_ids[i], on_user, &g), 0);
+        wait_one(fx, &g);
+        assert_int_equal(g.status, STORE_ENOTFOUND);
+        cap_reset(&g);
+    }
+    const char *missing_emails[] = {"ADA@example.com", "", "nobody@example.com"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(store_user_by_email(fx->s, missing_emails[i], on_user, &g), 0);
+        wait_one(fx, &g);
+        assert_int_equal(g.status, STORE_ENOTFOUND);
+        cap_reset(&g);
+    }
+
+    /* Revoking tokens: forward only; an unknown user is not found. */
+    const struct {
+        int64_t user, now;
+        int status;
+        int64_t want;
+    } rows[] = {
+        {u->id, T0 + 5000, 0, T0 + 5000},
+        {u->id, T0 + 4000, 0, T0 + 5000},
+        {u->id, T0 + 6000, 0, T0 + 6000},
+        {u->id + 100, T0, STORE_ENOTFOUND, T0 + 6000},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        cap_t r = {0};
+        assert_int_equal(store_user_revoke_tokens(fx->s, rows[i].user, rows[i].now, on_done, &r),
+                         0);
+        wait_one(fx, &r);
+        assert_int_equal(r.status, rows[i].status);
+        assert_int_equal(store_user_get(fx->s, u->id, on_user, &g), 0);
+        wait_one(fx, &g);
+        assert_int_equal(g.user->tokens_valid_from, rows[i].want);
+        cap_reset(&g);
+    }
+
+    /* Refused at the call. */
+    cap_t n = {0};
+    assert_int_equal(store_user_create(fx->s, NULL, "h", "n", T0, on_user, &n), PL_EINVAL);
+    assert_int_equal(store_user_create(fx->s, "e@x", NULL, "n", T0, on_user, &n), PL_EINVAL);
+    assert_int_equal(store_user_by_email(fx->s, NULL, on_user, &n), PL_EINVAL);
+    store_wait(fx->s);
+    assert_int_equal(n.calls, 0);
+    cap_reset(&a);
+}
+
+static int64_t make_user(fx_t *fx, const char *email) {
+    cap_t c = {0};
+    assert_int_equal(store_user_create(fx->s, email, "hash", "name", T0, on_user, &c), 0);
+    wait_one(fx, &c);
+    assert_int_equal(c.status, 0);
+    int64_t id = c.user->id;
+    cap_reset(&c);
+    return id;
+}
+
+static int member_add(fx_t *fx, int64_t p, int64_t u, const char *role) {
+    cap_t c = {0};
+    assert_int_equal(store_member_add(fx->s, p, u, role, on_done, &c), 0);
+    wait_one(fx, &c);
+    return c.status;
+}
+
+/* The role, or NULL (not a member). */
+static char *member_role(fx_t *fx, int64_t p, int64_t u) {
+    cap_t c = {0};
+    assert_int_equal(store_member_role(fx->s, p, u, on_role, &c), 0);
+    wait_one(fx, &c);
+    assert_true(c.status == 0 || c.status == STORE_ENOTFOUND);
+    char *r = c.role;
+    c.role = NULL;
+    cap_reset(&c);
+    return r;
+}
+
+static void test_members(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop"), q = make_project(fx, "other");
+    int64_t ada = make_user(fx, "ada@example.com"), bob = make_user(fx, "bob@example.com");
+
+    const struct {
+        int64_t p, u;
+        const char *role;
+        int status;
+    } rows[] = {
+        {p, ada, "manager", 0},
+        {p, bob, "agent", 0},
+        {p, bob, "manager", 0}, /* a member's role changes */
+        {p, bob, "agent", 0},
+        {q, ada, "agent", 0},
+        {p, ada, "owner", PL_EINVAL},
+        {p, ada, "", PL_EINVAL},
+        {p, ada, "Manager", PL_EINVAL},
+        {p + 100, ada, "agent", STORE_ENOTFOUND},
+        {p, bob + 100, "agent", STORE_ENOTFOUND},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int st = member_add(fx, rows[i].p, rows[i].u, rows[i].role);
+        if (st != rows[i].status)
+            print_error("row %zu: %s\n", i, store_strerror(st));
+        assert_int_equal(st, rows[i].status);
+    }
+    const struct {
+        int64_t p, u;
+        const char *want; /* NULL: not a member */
+    } roles[] = {
+        {p, ada, "manager"}, {p, bob, "agent"},    {q, ada, "agent"},
+        {q, bob, NULL},      {p + 100, ada, NULL}, {p, bob + 100, NULL},
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        char *r = member_role(fx, roles[i].p, roles[i].u);
+        if (roles[i].want)
+            assert_string_equal(r, roles[i].want);
+        else
+            assert_null(r);
+        free(r);
+    }
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM project_members"), 3);
+    cap_t n = {0};
+    assert_int_equal(store_member_add(fx->s, p, ada, NULL, on_done, &n), PL_EINVAL);
+    store_wait(fx->s);
+    assert_int_equal(n.calls, 0);
+}
+
+/* ---- group commit and throughput ------------------------------------------------------------- */
+
+#define BURST 5000
+#define BURST_VISITORS 100
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_ingest_burst(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    store_stats_t before;
+    store_stats(fx->s, &before);
+    cap_t *caps = calloc(BURST, sizeof *caps);
+    assert_non_null(caps);
+    for (int i = 0; i < BURST; i++) { /* all fired without waiting */
+        char uid[32], temp[32], content[64];
+        snprintf(uid, sizeof uid, "visitor-%04d", i % BURST_VISITORS);
+        snprintf(temp, sizeof temp, "temp-%d", i);
+        snprintf(content, sizeof content, "message %d from visitor %d", i, i % BURST_VISITORS);
+        store_ingest_t in = {.project_id = p,
+                             .visitor_uid = uid,
+                             .content = content,
+                             .temp_id = temp,
+                             .session_metadata_json = "{\"src\":\"burst\"}",
+                             .now_ms = T0 + i};
+        assert_int_equal(store_message_ingest(fx->s, &in, on_ingest, &caps[i]), 0);
+    }
+    store_wait(fx->s);
+
+    int64_t *ids = calloc(BURST, sizeof *ids);
+    assert_non_null(ids);
+    int bad = 0, created = 0;
+    for (int i = 0; i < BURST; i++) {
+        if (caps[i].calls != 1 || caps[i].status != 0 || caps[i].ingest.duplicate) {
+            bad++;
+            continue;
+        }
+        ids[i] = caps[i].msg->id;
+        created += caps[i].ingest.conversation_created;
+        cap_reset(&caps[i]);
+    }
+    assert_int_equal(bad, 0);
+    assert_int_equal(created, BURST_VISITORS);
+    qsort(ids, BURST, sizeof *ids, cmp_i64);
+    for (int i = 1; i < BURST; i++)
+        assert_true(ids[i] > ids[i - 1]);
+
+    store_stats_t st;
+    store_stats(fx->s, &st);
+    uint64_t tx = st.transactions - before.transactions;
+    print_message("ingest burst: %d ingests in %llu transactions (largest batch %llu)\n", BURST,
+                  (unsigned long long)tx, (unsigned long long)st.largest_batch);
+    assert_int_equal(st.writes - before.writes, BURST);
+    assert_int_equal(st.failed, 0);
+    assert_true(tx >= 1 && tx * 50 <= BURST); /* transactions << requests */
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), BURST);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM conversations"), BURST_VISITORS);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM visitors"), BURST_VISITORS);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM conversations WHERE unread_count = 50"),
+                     BURST_VISITORS);
+    free(ids);
+    free(caps);
+}
+
+/* The benchmark keeps WINDOW ingests in flight, submitting the next from each callback (as the
+ * gateway does with many visitors sending at once), until TOTAL have committed. */
+#define BENCH_TOTAL 40000
+#define BENCH_WINDOW 2048
+#define BENCH_VISITORS 2000
+
+typedef struct {
+    fx_t *fx;
+    int64_t project;
+    int submitted, done, failed;
+} bench_t;
+
+static void bench_submit(bench_t *b);
+
+static void bench_on_ingest(void *ud, int status, const store_ingest_result_t *r) {
+    bench_t *b = ud;
+    (void)r;
+    b->done++;
+    if (status != 0)
+        b->failed++;
+    if (b->submitted < BENCH_TOTAL)
+        bench_submit(b);
+}
+
+static void bench_submit(bench_t *b) {
+    int i = b->submitted++;
+    char uid[32], temp[32];
+    snprintf(uid, sizeof uid, "bench-visitor-%05d", i % BENCH_VISITORS);
+    snprintf(temp, sizeof temp, "bench-temp-%d", i);
+    store_ingest_t in = {.project_id = b->project,
+                         .visitor_uid = uid,
+                         .content = "Hello, I have a question about my order #12345: when will "
+                                    "it ship? Thanks!",
+                         .temp_id = temp,
+                         .now_ms = T0 + i};
+    if (store_message_ingest(b->fx->s, &in, bench_on_ingest, b) != 0)
+        b->failed++, b->done++;
+}
+
+/* CPU time (user + system, in clock ticks) of this process's threads named name, from
+ * /proc/self/task/<tid>/stat; -1 when it cannot be read (not Linux). */
+static long thread_cpu_ticks(const char *name) {
+    long total = -1;
+    char path[300], buf[1024];
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir)
+        return -1;
+    for (struct dirent *ent; (ent = readdir(dir));) {
+        if (ent->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", ent->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* pid (comm) state ppid ... field 14 utime, 15 stime */
+        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        if (!open || !close || (size_t)(close - open - 1) != strlen(name) ||
+            strncmp(open + 1, name, strlen(name)) != 0)
+            continue;
+        long utime = 0, stime = 0;
+        if (sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime,
+                   &stime) == 2)
+            total = (total < 0 ? 0 : total) + utime + stime;
+    }
+    closedir(dir);
+    return total;
+}
+
+static void test_ingest_benchmark(void **state) {
+    fx_t *fx = *state;
+    bench_t b = {.fx = fx, .project = make_project(fx, "bench")};
+    store_stats_t before, after;
+    store_stats(fx->s, &before);
+    long cpu0 = thread_cpu_ticks("parley-store-w");
+    uint64_t t0 = pl_mono_ns();
+    for (int i = 0; i < BENCH_WINDOW; i++)
+        bench_submit(&b);
+    store_wait(fx->s);
+    uint64_t ns = pl_mono_ns() - t0;
+    long cpu1 = thread_cpu_ticks("parley-store-w");
+    store_stats(fx->s, &after);
+    assert_int_equal(b.done, BENCH_TOTAL);
+    assert_int_equal(b.failed, 0);
+    double secs = (double)ns / 1e9;
+    uint64_t tx = after.transactions - before.transactions;
+    printf("ingest benchmark (synchronous=normal): %d ingests (%d visitors, %d in flight) in "
+           "%.3f s = %.0f ingests/s, %llu transactions, largest batch %llu\n",
+           BENCH_TOTAL, BENCH_VISITORS, BENCH_WINDOW, secs, BENCH_TOTAL / secs,
+           (unsigned long long)tx, (unsigned long long)after.largest_batch);
+    if (cpu0 >= 0 && cpu1 >= cpu0)
+        printf("ingest benchmark: write thread CPU %.1f us per ingest (%.0f ingests per CPU "
+               "second)\n",
+               (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) * 1e6 / BENCH_TOTAL,
+               BENCH_TOTAL / ((double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK)));
+    fflush(stdout);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), BENCH_TOTAL);
+}
+
+/* ---- result copies --------------------------------------------------------------------------- */
+
+static void test_dup_free(void **state) {
+    (void)state;
+    store_visitor_t v = {.id = 1,
+                         .project_id = 2,
+                         .uid = "u",
+                         .current_url = "https://x/",
+                         .last_seen_at = 3,
+                         .created_at = 4};
+    store_visitor_t *vc = store_visitor_dup(&v);
+    assert_non_null(vc);
+    assert_true(vc->uid != v.uid);
+    assert_string_equal(vc->uid, "u");
+    assert_null(vc->name);
+    assert_null(vc->email);
+    assert_string_equal(vc->current_url, "https://x/");
+    assert_int_equal(vc->last_seen_at, 3);
+    assert_int_equal(vc->created_at, 4);
+    store_visitor_free(vc);
+
+    store_message_t m = {.id = 5,
+                         .conversation_id = 6,
+                         .project_id = 7,
+                         .visitor_id = 8,
+                         .visitor_uid = "u",
+                         .content = "c",
+                         .sender_id = "s",
+                         .from_customer = true,
+                         .user_id = 9,
+                         .status = "read",
+                         .content_type = "text",
+                         .metadata_json = "{}",
+                         .created_at = 10};
+    store_message_t *mc = store_message_dup(&m);
+    assert_non_null(mc);
+    assert_true(mc->content != m.content);
+    assert_int_equal(mc->id, 5);
+    assert_int_equal(mc->conversation_id, 6);
+    assert_int_equal(mc->project_id, 7);
+    assert_int_equal(mc->visitor_id, 8);
+    assert_string_equal(mc->visitor_uid, "u");
+    assert_string_equal(mc->sender_id, "s");
+    assert_true(mc->from_customer);
+    assert_int_equal(mc->user_id, 9);
+    assert_string_equal(mc->status, "read");
+    assert_string_equal(mc->content_type, "text");
+    assert_string_equal(mc->metadata_json, "{}");
+    assert_null(mc->temp_id);
+    assert_int_equal(mc->created_at, 10);
+    store_message_free(mc);
+
+    store_conversation_t c = {.id = 1,
+                              .project_id = 2,
+                              .visitor_id = 3,
+                              .assignee_id = 4,
+                              .status = "pending",
+                              .last_message_timestamp = 5,
+                              .unread_count = 6,
+                              .url_history_json = "[]",
+                              .created_at = 7,
+                              .updated_at = 8};
+    store_conversation_t *cc = store_conversation_dup(&c);
+    assert_non_null(cc);
+    assert_int_equal(cc->assignee_id, 4);
+    assert_string_equal(cc->status, "pending");
+    assert_null(cc->last_message_snippet);
+    assert_null(cc->metadata_json);
+    assert_string_equal(cc->url_history_json, "[]");
+    assert_int_equal(cc->unread_count, 6);
+    assert_int_equal(cc->updated_at, 8);
+    store_conversation_free(cc);
+
+    store_user_t u = {.id = 1,
+                      .email = "e",
+                      .full_name = "",
+                      .password_hash = "h",
+                      .tokens_valid_from = 2,
+                      .created_at = 3};
+    store_user_t *uc = store_user_dup(&u);
+    assert_non_null(uc);
+    assert_string_equal(uc->email, "e");
+    assert_string_equal(uc->full_name, "");
+    assert_string_equal(uc->password_hash, "h");
+    assert_int_equal(uc->tokens_valid_from, 2);
+    store_user_free(uc);
+
+    store_visitor_free(NULL);
+    store_message_free(NULL);
+    store_conversation_free(NULL);
+    store_user_free(NULL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_creates_then_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_batch_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_keeps_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snippet_code_points, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unread_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_visitor_context, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_get_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_benchmark, setup, teardown),
+        cmocka_unit_test(test_dup_free),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -53,15 +53,20 @@ typedef struct {
     void (*on_message)(eio_socket_t *s, const char *data, size_t len, bool binary, void *ud);
     /* The session closed (reason: "transport close", "ping timeout", "transport error",
      * "parse error", "server close", "forced close"). Last callback for s; s is freed after it
-     * returns. */
+     * returns. It runs on a loop turn after the one that closed the session, never from inside
+     * eio_socket_send(), eio_socket_close() or another callback; from the close on, sends return
+     * UV_ECANCELED. Not called for a handshake that on_open refused. */
     void (*on_close)(eio_socket_t *s, const char *reason, void *ud);
 } eio_callbacks_t;
 
 /* Creates a server. opts and cbs are copied; ud is given back in every callback. */
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
                              const eio_callbacks_t *cbs, void *ud);
-/* Closes every session (on_close fires for each with "server close") and frees the server once
- * they are gone; cb (may be NULL) fires then. */
+/* Closes every session (on_close fires for each with "server close"; held polls get the close
+ * packet, WebSockets close 1001) and frees the server once they are gone; cb (may be NULL) fires
+ * then. Requests that arrive meanwhile get 503. srv is freed before cb, so the owner stops
+ * routing to it first: start http_server_shutdown in the same loop turn (it dispatches nothing
+ * new after that), or unmount the route. */
 void eio_server_close(eio_server_t *srv, void (*cb)(void *ud), void *ud);
 /* HTTP handler: mount with http_router_add(r, NULL, "/socket.io/ *"(no space), eio_server_handle,
  * srv). Answers CORS preflights for polling when the owner allows them (see eio_server_cors). */
@@ -75,7 +80,9 @@ size_t eio_server_session_count(const eio_server_t *srv);
  * digit '4' followed by the text; for binary, the raw bytes. msg gets a reference (it is not
  * copied: a broadcast encodes once and passes the same buffer to every receiver). Returns 0,
  * or PL_ETOOBIG when the session's pending output would pass max_pending_output (the session
- * is then closed with "transport error"), or UV_ECANCELED if it is closing. */
+ * is then closed with "transport error"), or UV_ECANCELED if it is closing. Also PL_EINVAL for
+ * text that does not start with '4', PL_ENOMEM, or a libuv error when the WebSocket write
+ * failed (the session is then closed with "transport error"). */
 int eio_socket_send(eio_socket_t *s, pl_rcbuf_t *msg, bool binary);
 /* Closes the session from the server side: queued output is flushed, a close packet sent,
  * then on_close("server close") fires. */

@@ -665,6 +665,11 @@ http_conn_t *http_request_upgrade(http_request_t *req, pl_slice_t head,
         request_finish(r);
         return NULL;
     }
+    /* Reading may have been stopped while the request was handled (pipelined bytes piling
+     * up): the new protocol reads from now on. */
+    if (!c->reading && !c->eof && !c->paused_by_owner &&
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
+        c->reading = true;
     /* Bytes that followed the head are delivered on the next loop turn. */
     c->refs++;
     request_finish(r);
@@ -1015,6 +1020,9 @@ static void conn_process(http_conn_t *c) {
             conn_close(c);
         } else if (!c->cur && c->in.len == 0 && c->timer_kind != TIMER_LINGER) {
             conn_timer(c, TIMER_IDLE, c->server->limits.idle_timeout_ms);
+            /* Idle keep-alive: no input buffer is kept between requests. */
+            pl_buf_dispose(&c->in);
+            pl_buf_init(&c->in, MAX_BUFFERED_INPUT);
         }
         if (!c->closing && !c->reading && !c->eof && !c->close_after_write) {
             if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)

@@ -545,11 +545,14 @@ static void signal_closed_cb(uv_handle_t *h) {
 
 /* Shutdown, in dependency order: the queue stops taking jobs (those in the worker finish), the
  * Socket.IO server disconnects everyone, the HTTP server lets requests finish, presence
- * delivers what it owes, then the gateway and the store close. */
+ * delivers what it owes, the store finishes its requests, then the gateway is freed. */
 static void store_closed_cb(store_t *s, void *ud) {
     server_t *sv = ud;
     (void)s;
     sv->store = NULL;
+    /* Last: store callbacks (the CORS domain refresh) may still have reached the gateway. */
+    app_gateway_free(sv->gateway);
+    sv->gateway = NULL;
     uv_close((uv_handle_t *)&sv->sigint, signal_closed_cb);
     uv_close((uv_handle_t *)&sv->sigterm, signal_closed_cb);
     pl_log_info("shutdown.done", "");
@@ -558,8 +561,6 @@ static void store_closed_cb(store_t *s, void *ud) {
 static void presence_closed_cb(void *ud) {
     server_t *sv = ud;
     sv->presence = NULL;
-    app_gateway_free(sv->gateway);
-    sv->gateway = NULL;
     store_close(sv->store, store_closed_cb, sv);
 }
 

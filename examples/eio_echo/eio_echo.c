@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (e->cors_origin)
-        eio_server_cors(e->eio, cors_allow);
+        eio_server_cors(e->eio, cors_allow, e);
     http_router_add(e->router, NULL, "/engine.io/*", eio_server_handle, e->eio);
     int rc = http_server_listen(e->http, host, port, false);
     if (rc) {

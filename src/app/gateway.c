@@ -780,12 +780,61 @@ static void on_disconnect(sio_socket_t *s, const char *reason, void *ud) {
         free(dc);
 }
 
+/* ---- CORS for the polling transport ----------------------------------------------------------------
+ * Polling requests from the widget are cross-origin XHRs: they get Access-Control-Allow-Origin
+ * only for origins whose hostname some project whitelists (refreshed every few seconds). The
+ * real check is still the per-project Origin rule at CONNECT. */
+
+static void cors_free(app_gateway_t *gw) {
+    for (size_t i = 0; i < gw->ncors_domains; i++)
+        free(gw->cors_domains[i]);
+    free(gw->cors_domains);
+    gw->cors_domains = NULL;
+    gw->ncors_domains = 0;
+}
+
+static void cors_loaded_cb(void *ud, int status, const store_project_t *ps, size_t n) {
+    app_gateway_t *gw = ud;
+    gw->cors_loading = false;
+    if (status != 0 || gw->closing)
+        return;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += ps[i].ndomains;
+    char **list = calloc(total ? total : 1, sizeof *list);
+    if (!list)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t d = 0; d < ps[i].ndomains; d++)
+            list[k++] = pl_xstrdup(ps[i].domains[d]);
+    cors_free(gw);
+    gw->cors_domains = list;
+    gw->ncors_domains = k;
+}
+
+static void cors_refresh(app_gateway_t *gw) {
+    if (gw->cors_loading || gw->closing)
+        return;
+    if (store_project_list(gw->store, cors_loaded_cb, gw) == 0)
+        gw->cors_loading = true;
+}
+
+static bool cors_allow(const pl_slice_t *origin, void *ud) {
+    app_gateway_t *gw = ud;
+    char host[APP_HOST_MAX];
+    return origin && app_origin_hostname(*origin, host) &&
+           app_origin_host_allowed(host, gw->cors_domains, gw->ncors_domains);
+}
+
 /* ---- housekeeping --------------------------------------------------------------------------------- */
 
 static void sweep_cb(uv_timer_t *t) {
     app_gateway_t *gw = t->data;
     uint64_t now = pl_mono_ms();
     app__inbox_expire(gw, now);
+    if (++gw->sweeps % 5 == 0)
+        cors_refresh(gw);
     /* Idle rate-limit entries and per-address entries with no socket. */
     size_t it = 0, n = 0;
     const pl_map_slot_t *slot;
@@ -857,6 +906,8 @@ app_gateway_t *app_gateway_new(uv_loop_t *loop, const pl_config_t *cfg, store_t 
     gw->sweep.data = gw;
     uv_timer_start(&gw->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
     uv_unref((uv_handle_t *)&gw->sweep);
+    eio_server_cors(sio_server_engine(sio), cors_allow, gw);
+    cors_refresh(gw);
     app__inbox_start(gw);
     return gw;
 }
@@ -888,6 +939,7 @@ void app_gateway_free(app_gateway_t *gw) {
     free_map(&gw->ips, offsetof(app_ip_t, key));
     free_map(&gw->limits, offsetof(app_visitor_limit_t, key));
     pl_map_dispose(&gw->pending);
+    cors_free(gw);
     free(gw->jwt_secret);
     uv_close((uv_handle_t *)&gw->sweep, sweep_closed_cb);
 }

@@ -80,6 +80,10 @@ struct app_gateway {
     size_t npending;        /* acks waiting */
     uv_timer_t sweep;       /* expires pending acks and idle rate-limit entries */
     bool closing;           /* shutting down: no more room events */
+    char **cors_domains;    /* every project's whitelisted domains, for polling CORS */
+    size_t ncors_domains;
+    unsigned sweeps;        /* sweep ticks, to refresh cors_domains every few seconds */
+    bool cors_loading;      /* a refresh is in flight */
 };
 
 /* inbox.c */

@@ -126,6 +126,7 @@ struct eio_server {
     eio_callbacks_t cbs;
     void *ud;
     bool (*cors)(const pl_slice_t *origin, void *ud); /* NULL: no CORS headers */
+    void *cors_ud;                                    /* given to cors */
     eio_socket_t **buckets;                           /* hash table by sid */
     size_t nbuckets;                                  /* power of two */
     size_t count;                                     /* sessions in the table */
@@ -250,7 +251,7 @@ static void add_cors(eio_server_t *srv, http_request_t *req) {
     if (!srv->cors || req->upgrade)
         return;
     const pl_slice_t *origin = http_request_header(req, "origin");
-    if (!origin || !srv->cors(origin, srv->ud))
+    if (!origin || !srv->cors(origin, srv->cors_ud))
         return;
     char *o = pl_slice_dup(*origin);
     if (!o)
@@ -1048,8 +1049,10 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const e
     return srv;
 }
 
-void eio_server_cors(eio_server_t *srv, bool (*allow)(const pl_slice_t *origin, void *ud)) {
+void eio_server_cors(eio_server_t *srv, bool (*allow)(const pl_slice_t *origin, void *ud),
+                     void *ud) {
     srv->cors = allow;
+    srv->cors_ud = ud;
 }
 
 size_t eio_server_session_count(const eio_server_t *srv) {

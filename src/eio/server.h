@@ -71,9 +71,11 @@ void eio_server_close(eio_server_t *srv, void (*cb)(void *ud), void *ud);
 /* HTTP handler: mount with http_router_add(r, NULL, "/socket.io/ *"(no space), eio_server_handle,
  * srv). Answers CORS preflights for polling when the owner allows them (see eio_server_cors). */
 void eio_server_handle(http_request_t *req, void *srv);
-/* Optional: decides the Access-Control-Allow-Origin for polling requests. Returns true to
- * reflect origin (with credentials allowed), false to send no CORS headers. Default: none. */
-void eio_server_cors(eio_server_t *srv, bool (*allow)(const pl_slice_t *origin, void *ud));
+/* Optional: decides the Access-Control-Allow-Origin for polling requests. allow(origin, ud)
+ * returns true to reflect origin (with credentials allowed), false to send no CORS headers.
+ * Default: none. */
+void eio_server_cors(eio_server_t *srv, bool (*allow)(const pl_slice_t *origin, void *ud),
+                     void *ud);
 size_t eio_server_session_count(const eio_server_t *srv);
 
 /* Sends one message packet. For text, msg holds the packet as sent on a WebSocket: the type

@@ -774,6 +774,7 @@ static int cmd_serve(pl_config_t *cfg) {
         rc = 0;
     }
     uv_run(loop, UV_RUN_DEFAULT);
+    app_http_dispose(&sv.app);
     http_router_free(sv.router);
     http_static_free(sv.web);
     free(secret);

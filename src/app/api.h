@@ -30,7 +30,7 @@ struct api_call {
     json_t *body;           /* the parsed body (API_BODY), owned */
     int64_t user_id;        /* the authenticated agent */
     char email[256];
-    char full_name[128];
+    char full_name[512];    /* up to 100 characters of UTF-8 */
     int64_t project_id;     /* :pid / :id of project routes */
     char role[16];          /* the caller's role in project_id */
     int64_t id;             /* :id of inbox routes (conversation, visitor) */

@@ -3,6 +3,7 @@
  * of PROTOCOL.md section 2 and CORS (reflect an allowed Origin, `Vary: Origin`, never `*`). */
 #include "app/app.h"
 
+#include "app/api.h"
 #include "app/origin.h"
 
 #include <http_parser.h>
@@ -119,6 +120,9 @@ void app_http_register(app_t *app, http_router_t *r) {
     http_router_add(r, "GET", "/health", health_handler, app);
     http_router_add(r, "GET", "/api/v1/public/projects/:id/settings", settings_handler, app);
     http_router_add(r, "OPTIONS", "/api/v1/public/projects/:id/settings", settings_handler, app);
+    api_auth_register(app, r);
+    api_projects_register(app, r);
+    api_inbox_register(app, r);
     if (app->web)
         http_router_add(r, NULL, "/*", http_static_handler, app->web);
 }

@@ -158,8 +158,37 @@ static const char g_v1_sql[] =
     "CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user_id);\n"
     "CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);\n";
 
+static const char g_v2_sql[] =
+    /* Refresh-token families are numbered by the row id of their first token (an integer, not
+     * text). No binary before this migration wrote refresh tokens (the accounts API arrives
+     * with it), so the table is rebuilt empty rather than converted. No foreign key on
+     * family_id: the first token may be deleted (expired) while its family lives on. */
+    "DROP TABLE refresh_tokens;\n"
+    "CREATE TABLE refresh_tokens (\n"
+    "  id {{id}},\n"
+    "  user_id {{bigint}} NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n"
+    "  family_id {{bigint}} NOT NULL, -- id of the family's first token\n"
+    "  token_hash TEXT NOT NULL UNIQUE CHECK (token_hash <> ''),\n"
+    "  expires_at {{bigint}} NOT NULL,\n"
+    "  used_at {{bigint}},\n"
+    "  revoked_at {{bigint}},\n"
+    "  created_at {{bigint}} NOT NULL\n"
+    "){{strict}};\n"
+    /* logout-all and the pruning of expired tokens */
+    "CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user_id, expires_at);\n"
+    /* revoking a family on reuse */
+    "CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);\n"
+    /* The inbox across several statuses (the default: all but spam) walks the project's
+     * conversations newest first and filters by status: with status in the index that filter
+     * costs no row lookup, so a deep page is a walk over index entries only. (One status uses
+     * conversations_inbox.) */
+    "DROP INDEX conversations_newest;\n"
+    "CREATE INDEX conversations_newest\n"
+    "  ON conversations (project_id, last_message_timestamp, id, status);\n";
+
 static const store_migration_t g_migrations[] = {
     {1, "data model: projects, users, visitors, conversations, messages, tokens", g_v1_sql},
+    {2, "integer refresh-token families; inbox index covering status", g_v2_sql},
 };
 
 const store_migration_t *store_migrations(size_t *n) {

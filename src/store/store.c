@@ -48,7 +48,12 @@ typedef enum {
     RES_INGEST,
     RES_CONVERSATION,
     RES_USER,
-    RES_ROLE
+    RES_ROLE,
+    RES_REFRESH,
+    RES_MEMBER_LIST,
+    RES_CONVERSATION_LIST,
+    RES_MESSAGE_LIST,
+    RES_REPLY
 } res_kind_t;
 
 /* String arguments a request can carry in its one packed allocation (a.blob). */
@@ -77,6 +82,11 @@ struct store_req {
         store_conversation_cb conversation;
         store_user_cb user;
         store_role_cb role;
+        store_refresh_cb refresh;
+        store_member_list_cb member_list;
+        store_conversation_list_cb conversation_list;
+        store_message_list_cb message_list;
+        store_reply_cb reply;
     } cb;
     void *ud;   /* the caller's pointer, given back to cb */
     int status; /* written by the store thread, read by the loop after the hand-over */
@@ -84,8 +94,11 @@ struct store_req {
     struct {
         int64_t id;
         int64_t id2;
+        int64_t id3;
         int64_t now_ms;
+        int64_t offset;
         size_t limit;
+        unsigned mask;
         bool flag;
         char *text;
         strv_t list[2];
@@ -110,6 +123,25 @@ struct store_req {
         store_conversation_t *conversation;
         store_user_t *user;
         char *role;
+        store_refresh_t refresh;
+        struct {
+            store_member_t *v;
+            size_t n;
+        } members;
+        struct {
+            store_conversation_t *v;
+            size_t n;
+            int64_t total;
+        } conversations;
+        struct {
+            store_message_t *v; /* one block: store__msglist_finish */
+            size_t n;
+            bool has_more;
+        } messages;
+        struct {
+            store_message_t *message; /* one block: store__msglist_finish */
+            store_conversation_t *conversation;
+        } reply;
     } res;
 };
 
@@ -245,6 +277,7 @@ void store__project_dispose(store_project_t *p) {
     free(p->domains);
     free(p->widget_settings_json);
     free(p->identity_secret);
+    free(p->role);
     memset(p, 0, sizeof *p);
 }
 
@@ -273,7 +306,7 @@ store_project_t *store_project_dup(const store_project_t *p) {
     c->updated_at = p->updated_at;
     if (!dup_str(p->name, &c->name) ||
         !dup_str(p->widget_settings_json, &c->widget_settings_json) ||
-        !dup_str(p->identity_secret, &c->identity_secret))
+        !dup_str(p->identity_secret, &c->identity_secret) || !dup_str(p->role, &c->role))
         goto out_free;
     if (p->ndomains) {
         if (p->ndomains > SIZE_MAX / sizeof(char *))
@@ -308,16 +341,22 @@ void store_visitor_free(store_visitor_t *v) {
     free(v);
 }
 
-store_visitor_t *store_visitor_dup(const store_visitor_t *v) {
-    store_visitor_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+/* Deep-copies v into c (zeroed by the caller); false when out of memory (c is then partly
+ * filled: dispose it). */
+static bool visitor_copy(store_visitor_t *c, const store_visitor_t *v) {
     c->id = v->id;
     c->project_id = v->project_id;
     c->last_seen_at = v->last_seen_at;
     c->created_at = v->created_at;
-    if (!dup_str(v->uid, &c->uid) || !dup_str(v->name, &c->name) || !dup_str(v->email, &c->email) ||
-        !dup_str(v->current_url, &c->current_url)) {
+    return dup_str(v->uid, &c->uid) && dup_str(v->name, &c->name) && dup_str(v->email, &c->email) &&
+           dup_str(v->current_url, &c->current_url);
+}
+
+store_visitor_t *store_visitor_dup(const store_visitor_t *v) {
+    store_visitor_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (!visitor_copy(c, v)) {
         store_visitor_free(c);
         return NULL;
     }
@@ -368,7 +407,14 @@ void store__conversation_dispose(store_conversation_t *c) {
     free(c->last_message_snippet);
     free(c->metadata_json);
     free(c->url_history_json);
+    store__visitor_dispose(&c->visitor);
     memset(c, 0, sizeof *c);
+}
+
+void store__conversation_list_free(store_conversation_t *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        store__conversation_dispose(&v[i]);
+    free(v);
 }
 
 void store_conversation_free(store_conversation_t *c) {
@@ -393,7 +439,8 @@ store_conversation_t *store_conversation_dup(const store_conversation_t *c) {
     if (!dup_str(c->status, &d->status) ||
         !dup_str(c->last_message_snippet, &d->last_message_snippet) ||
         !dup_str(c->metadata_json, &d->metadata_json) ||
-        !dup_str(c->url_history_json, &d->url_history_json)) {
+        !dup_str(c->url_history_json, &d->url_history_json) ||
+        !visitor_copy(&d->visitor, &c->visitor)) {
         store_conversation_free(d);
         return NULL;
     }
@@ -424,6 +471,39 @@ store_user_t *store_user_dup(const store_user_t *u) {
     if (!dup_str(u->email, &c->email) || !dup_str(u->full_name, &c->full_name) ||
         !dup_str(u->password_hash, &c->password_hash)) {
         store_user_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void store__member_dispose(store_member_t *m) {
+    free(m->email);
+    free(m->full_name);
+    free(m->role);
+    memset(m, 0, sizeof *m);
+}
+
+void store__member_list_free(store_member_t *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        store__member_dispose(&v[i]);
+    free(v);
+}
+
+void store_member_free(store_member_t *m) {
+    if (!m)
+        return;
+    store__member_dispose(m);
+    free(m);
+}
+
+store_member_t *store_member_dup(const store_member_t *m) {
+    store_member_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = m->id;
+    if (!dup_str(m->email, &c->email) || !dup_str(m->full_name, &c->full_name) ||
+        !dup_str(m->role, &c->role)) {
+        store_member_free(c);
         return NULL;
     }
     return c;
@@ -703,9 +783,23 @@ static void req_free(store_req_t *r) {
     case RES_ROLE:
         free(r->res.role);
         break;
+    case RES_MEMBER_LIST:
+        store__member_list_free(r->res.members.v, r->res.members.n);
+        break;
+    case RES_CONVERSATION_LIST:
+        store__conversation_list_free(r->res.conversations.v, r->res.conversations.n);
+        break;
+    case RES_MESSAGE_LIST:
+        free(r->res.messages.v); /* one block */
+        break;
+    case RES_REPLY:
+        free(r->res.reply.message); /* one block */
+        store_conversation_free(r->res.reply.conversation);
+        break;
     case RES_DONE:
     case RES_COUNT:
     case RES_ID:
+    case RES_REFRESH:
         break;
     }
     free(r);
@@ -766,6 +860,33 @@ static void req_deliver(store_req_t *r) {
         assert(st != 0 || r->res.role);
         if (r->cb.role)
             r->cb.role(r->ud, st, st == 0 ? r->res.role : NULL);
+        break;
+    case RES_REFRESH:
+        if (r->cb.refresh)
+            r->cb.refresh(r->ud, st, st == 0 ? &r->res.refresh : NULL);
+        break;
+    case RES_MEMBER_LIST:
+        if (r->cb.member_list)
+            r->cb.member_list(r->ud, st, st == 0 ? r->res.members.v : NULL,
+                              st == 0 ? r->res.members.n : 0);
+        break;
+    case RES_CONVERSATION_LIST:
+        if (r->cb.conversation_list)
+            r->cb.conversation_list(r->ud, st, st == 0 ? r->res.conversations.v : NULL,
+                                    st == 0 ? r->res.conversations.n : 0,
+                                    st == 0 ? r->res.conversations.total : 0);
+        break;
+    case RES_MESSAGE_LIST:
+        if (r->cb.message_list)
+            r->cb.message_list(r->ud, st, st == 0 ? r->res.messages.v : NULL,
+                               st == 0 ? r->res.messages.n : 0,
+                               st == 0 && r->res.messages.has_more);
+        break;
+    case RES_REPLY:
+        assert(st != 0 || (r->res.reply.message && r->res.reply.conversation));
+        if (r->cb.reply)
+            r->cb.reply(r->ud, st, st == 0 ? r->res.reply.message : NULL,
+                        st == 0 ? r->res.reply.conversation : NULL);
         break;
     }
 }
@@ -1465,6 +1586,342 @@ int store_member_role(store_t *s, int64_t project_id, int64_t user_id, store_rol
     r->cb.role = cb;
     r->a.id = project_id;
     r->a.id2 = user_id;
+    req_submit(s, r);
+    return 0;
+}
+
+/* ---- refresh tokens -------------------------------------------------------------------------- */
+
+static int exec_refresh_create(store_req_t *r, store_conn_t *c) {
+    return c->ops->refresh_create(c, r->a.id, r->a.id2, r->a.str[0], r->a.id3, r->a.now_ms,
+                                  &r->res.count);
+}
+
+int store_refresh_create(store_t *s, int64_t user_id, int64_t family_id, const char *token_hash,
+                         int64_t expires_at_ms, int64_t now_ms, store_id_cb cb, void *ud) {
+    if (!token_hash)
+        return PL_EINVAL;
+    int err;
+    store_req_t *r = req_new(s, true, RES_ID, exec_refresh_create, ud, &err);
+    if (!r)
+        return err;
+    r->cb.id = cb;
+    r->a.id = user_id;
+    r->a.id2 = family_id;
+    r->a.id3 = expires_at_ms;
+    r->a.now_ms = now_ms;
+    return req_submit_strs(s, r, 1, (const char *const[]){token_hash}, 0);
+}
+
+static int exec_refresh_rotate(store_req_t *r, store_conn_t *c) {
+    return c->ops->refresh_rotate(c, r->a.str[0], r->a.str[1], r->a.id, r->a.now_ms,
+                                  &r->res.refresh);
+}
+
+int store_refresh_rotate(store_t *s, const char *old_hash, const char *new_hash,
+                         int64_t new_expires_ms, int64_t now_ms, store_refresh_cb cb, void *ud) {
+    if (!old_hash || !new_hash)
+        return PL_EINVAL;
+    int err;
+    store_req_t *r = req_new(s, true, RES_REFRESH, exec_refresh_rotate, ud, &err);
+    if (!r)
+        return err;
+    r->cb.refresh = cb;
+    r->a.id = new_expires_ms;
+    r->a.now_ms = now_ms;
+    return req_submit_strs(s, r, 2, (const char *const[]){old_hash, new_hash}, 0);
+}
+
+static int exec_refresh_revoke(store_req_t *r, store_conn_t *c) {
+    return c->ops->refresh_revoke(c, r->a.str[0], r->a.now_ms);
+}
+
+int store_refresh_revoke(store_t *s, const char *token_hash, int64_t now_ms, store_done_cb cb,
+                         void *ud) {
+    if (!token_hash)
+        return PL_EINVAL;
+    int err;
+    store_req_t *r = req_new(s, true, RES_DONE, exec_refresh_revoke, ud, &err);
+    if (!r)
+        return err;
+    r->cb.done = cb;
+    r->a.now_ms = now_ms;
+    return req_submit_strs(s, r, 1, (const char *const[]){token_hash}, 0);
+}
+
+static int exec_user_logout_all(store_req_t *r, store_conn_t *c) {
+    return c->ops->user_logout_all(c, r->a.id, r->a.now_ms);
+}
+
+int store_user_logout_all(store_t *s, int64_t user_id, int64_t now_ms, store_done_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_DONE, exec_user_logout_all, ud, &err);
+    if (!r)
+        return err;
+    r->cb.done = cb;
+    r->a.id = user_id;
+    r->a.now_ms = now_ms;
+    req_submit(s, r);
+    return 0;
+}
+
+/* ---- projects of agents ---------------------------------------------------------------------- */
+
+static int exec_project_create_owned(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_create_owned(c, r->a.text, (const char *const *)r->a.list[0].v,
+                                        r->a.list[0].n, r->a.id, &r->res.project);
+}
+
+int store_project_create_owned(store_t *s, const char *name, const char *const *domains,
+                               size_t ndomains, int64_t owner_user_id, store_project_cb cb,
+                               void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_PROJECT, exec_project_create_owned, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project = cb;
+    r->a.id = owner_user_id;
+    size_t budget = STORE_MAX_ARG_BYTES;
+    if ((err = arg_text(name, &budget, &r->a.text)) != 0 ||
+        (err = arg_list(domains, ndomains, &budget, &r->a.list[0])) != 0) {
+        req_free(r);
+        return err;
+    }
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_projects_of_user(store_req_t *r, store_conn_t *c) {
+    return c->ops->projects_of_user(c, r->a.id, &r->res.projects.v, &r->res.projects.n);
+}
+
+int store_projects_of_user(store_t *s, int64_t user_id, store_project_list_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_PROJECT_LIST, exec_projects_of_user, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project_list = cb;
+    r->a.id = user_id;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_project_of_member(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_of_member(c, r->a.id, r->a.id2, &r->res.project);
+}
+
+int store_project_of_member(store_t *s, int64_t project_id, int64_t user_id, store_project_cb cb,
+                            void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_PROJECT, exec_project_of_member, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project = cb;
+    r->a.id = project_id;
+    r->a.id2 = user_id;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_project_update(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_update(c, r->a.id, r->a.text, r->a.flag,
+                                  (const char *const *)r->a.list[0].v, r->a.list[0].n,
+                                  &r->res.project);
+}
+
+int store_project_update(store_t *s, int64_t project_id, const char *name,
+                         const char *const *domains, size_t ndomains, store_project_cb cb,
+                         void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_PROJECT, exec_project_update, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project = cb;
+    r->a.id = project_id;
+    r->a.flag = domains != NULL; /* replace the list, possibly with an empty one */
+    size_t budget = STORE_MAX_ARG_BYTES;
+    if ((name && (err = arg_text(name, &budget, &r->a.text)) != 0) ||
+        (domains && (err = arg_list(domains, ndomains, &budget, &r->a.list[0])) != 0)) {
+        req_free(r);
+        return err;
+    }
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_project_widget_settings(store_req_t *r, store_conn_t *c) {
+    return c->ops->project_widget_settings(c, r->a.id, r->a.str[0], &r->res.project);
+}
+
+int store_project_widget_settings(store_t *s, int64_t project_id, const char *json_text,
+                                  store_project_cb cb, void *ud) {
+    if (!json_text)
+        return PL_EINVAL;
+    int err;
+    store_req_t *r = req_new(s, true, RES_PROJECT, exec_project_widget_settings, ud, &err);
+    if (!r)
+        return err;
+    r->cb.project = cb;
+    r->a.id = project_id;
+    return req_submit_strs(s, r, 1, (const char *const[]){json_text}, 0);
+}
+
+static int exec_members_list(store_req_t *r, store_conn_t *c) {
+    return c->ops->members_list(c, r->a.id, &r->res.members.v, &r->res.members.n);
+}
+
+int store_members_list(store_t *s, int64_t project_id, store_member_list_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_MEMBER_LIST, exec_members_list, ud, &err);
+    if (!r)
+        return err;
+    r->cb.member_list = cb;
+    r->a.id = project_id;
+    req_submit(s, r);
+    return 0;
+}
+
+/* ---- the inbox ------------------------------------------------------------------------------- */
+
+static int exec_conversations_list(store_req_t *r, store_conn_t *c) {
+    return c->ops->conversations_list(c, r->a.id, r->a.mask, r->a.offset, r->a.limit,
+                                      &r->res.conversations.v, &r->res.conversations.n,
+                                      &r->res.conversations.total);
+}
+
+int store_conversations_list(store_t *s, int64_t project_id, unsigned status_mask, int64_t offset,
+                             size_t limit, store_conversation_list_cb cb, void *ud) {
+    if (limit == 0 || offset < 0)
+        return PL_EINVAL;
+    if (limit > STORE_PAGE_MAX)
+        return PL_ETOOBIG;
+    int err;
+    store_req_t *r = req_new(s, false, RES_CONVERSATION_LIST, exec_conversations_list, ud, &err);
+    if (!r)
+        return err;
+    r->cb.conversation_list = cb;
+    r->a.id = project_id;
+    r->a.mask = status_mask & STORE_STATUS_ALL;
+    r->a.offset = offset;
+    r->a.limit = limit;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_messages_list(store_req_t *r, store_conn_t *c) {
+    return c->ops->messages_list(c, r->a.id, r->a.id2, r->a.id3, r->a.limit, &r->res.messages.v,
+                                 &r->res.messages.n, &r->res.messages.has_more);
+}
+
+int store_messages_list(store_t *s, int64_t project_id, int64_t conversation_id, int64_t before_id,
+                        size_t limit, store_message_list_cb cb, void *ud) {
+    if (limit == 0 || before_id < 0)
+        return PL_EINVAL;
+    if (limit > STORE_PAGE_MAX)
+        return PL_ETOOBIG;
+    int err;
+    store_req_t *r = req_new(s, false, RES_MESSAGE_LIST, exec_messages_list, ud, &err);
+    if (!r)
+        return err;
+    r->cb.message_list = cb;
+    r->a.id = project_id;
+    r->a.id2 = conversation_id;
+    r->a.id3 = before_id;
+    r->a.limit = limit;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_agent_reply(store_req_t *r, store_conn_t *c) {
+    return c->ops->agent_reply(c, r->a.id, r->a.id2, r->a.id3, r->a.str[0], r->a.now_ms,
+                               &r->res.reply.message, &r->res.reply.conversation);
+}
+
+int store_agent_reply(store_t *s, int64_t project_id, int64_t conversation_id, int64_t user_id,
+                      const char *text, int64_t now_ms, store_reply_cb cb, void *ud) {
+    if (!text)
+        return PL_EINVAL;
+    int err;
+    store_req_t *r = req_new(s, true, RES_REPLY, exec_agent_reply, ud, &err);
+    if (!r)
+        return err;
+    r->cb.reply = cb;
+    r->a.id = project_id;
+    r->a.id2 = conversation_id;
+    r->a.id3 = user_id;
+    r->a.now_ms = now_ms;
+    return req_submit_strs(s, r, 1, (const char *const[]){text}, 0);
+}
+
+static int exec_conversation_update(store_req_t *r, store_conn_t *c) {
+    return c->ops->conversation_update(c, r->a.id, r->a.id2, r->a.str[0], r->a.flag, r->a.now_ms,
+                                       &r->res.conversation);
+}
+
+int store_conversation_update(store_t *s, int64_t project_id, int64_t id, const char *status,
+                              bool mark_read, int64_t now_ms, store_conversation_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_CONVERSATION, exec_conversation_update, ud, &err);
+    if (!r)
+        return err;
+    r->cb.conversation = cb;
+    r->a.id = project_id;
+    r->a.id2 = id;
+    r->a.flag = mark_read;
+    r->a.now_ms = now_ms;
+    return req_submit_strs(s, r, 1, (const char *const[]){status}, 1u << 0);
+}
+
+static int exec_conversation_assign(store_req_t *r, store_conn_t *c) {
+    return c->ops->conversation_assign(c, r->a.id, r->a.id2, r->a.id3, r->a.now_ms,
+                                       &r->res.conversation);
+}
+
+int store_conversation_assign(store_t *s, int64_t project_id, int64_t id, int64_t assignee_user_id,
+                              int64_t now_ms, store_conversation_cb cb, void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_CONVERSATION, exec_conversation_assign, ud, &err);
+    if (!r)
+        return err;
+    r->cb.conversation = cb;
+    r->a.id = project_id;
+    r->a.id2 = id;
+    r->a.id3 = assignee_user_id;
+    r->a.now_ms = now_ms;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_conversation_delete(store_req_t *r, store_conn_t *c) {
+    return c->ops->conversation_delete(c, r->a.id, r->a.id2, &r->res.conversation);
+}
+
+int store_conversation_delete(store_t *s, int64_t project_id, int64_t id, store_conversation_cb cb,
+                              void *ud) {
+    int err;
+    store_req_t *r = req_new(s, true, RES_CONVERSATION, exec_conversation_delete, ud, &err);
+    if (!r)
+        return err;
+    r->cb.conversation = cb;
+    r->a.id = project_id;
+    r->a.id2 = id;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_visitor_get(store_req_t *r, store_conn_t *c) {
+    return c->ops->visitor_get(c, r->a.id, r->a.id2, &r->res.visitor);
+}
+
+int store_visitor_get(store_t *s, int64_t project_id, int64_t visitor_id, store_visitor_cb cb,
+                      void *ud) {
+    int err;
+    store_req_t *r = req_new(s, false, RES_VISITOR, exec_visitor_get, ud, &err);
+    if (!r)
+        return err;
+    r->cb.visitor = cb;
+    r->a.id = project_id;
+    r->a.id2 = visitor_id;
     req_submit(s, r);
     return 0;
 }

@@ -43,8 +43,8 @@
  * timeout; the request had no effect). Results passed to a callback are BORROWED: valid until
  * the callback returns, then freed by the store; a callback that wants to keep one copies it
  * (store_project_dup, store_visitor_dup, store_message_dup, store_conversation_dup,
- * store_user_dup; each copy is freed with the matching _free). On a non-zero status result
- * pointers are NULL and counts 0.
+ * store_user_dup, store_member_dup; each copy is freed with the matching _free). On a non-zero
+ * status result pointers are NULL and counts 0.
  *
  * Use without an event loop (the CLI): give store_open a private uv_loop_t, submit requests and
  * call store_wait(s), which runs that loop until every request of the store has called back.
@@ -92,6 +92,12 @@ enum {
 #define STORE_URL_HISTORY_MAX 50u
 /* Largest `limit` of store_history. */
 #define STORE_HISTORY_MAX 1000u
+/* Largest `limit` of store_conversations_list and store_messages_list. */
+#define STORE_PAGE_MAX 1000u
+/* Refresh tokens that expired longer ago than this are deleted when the same user gets a new
+ * one (store_refresh_create): the table stays bounded. Until then a used token presented again
+ * is still recognised as reused. 30 days, in ms. */
+#define STORE_REFRESH_KEEP_MS (30LL * 24 * 3600 * 1000)
 
 /* Names a status code (ours, core's or libuv's). Never NULL. */
 const char *store_strerror(int err);
@@ -169,6 +175,10 @@ typedef struct {
     char *identity_secret;      /* section 7's HMAC key, or NULL; never send it to clients */
     int64_t created_at;         /* ms since the epoch */
     int64_t updated_at;         /* ms since the epoch */
+    /* The asking user's role in the project, "manager" or "agent", filled only by the
+     * operations that take a user (store_project_create_owned, store_projects_of_user,
+     * store_project_of_member); NULL otherwise and when the user is not a member. */
+    char *role;
 } store_project_t;
 
 /* A deep copy the caller owns (free with store_project_free), or NULL if out of memory. */
@@ -216,7 +226,9 @@ typedef struct {
 store_message_t *store_message_dup(const store_message_t *m);
 void store_message_free(store_message_t *m);
 
-/* A conversation (section 8's Conversation). */
+/* A conversation (section 8's Conversation) with its visitor. Every conversation handed to a
+ * callback carries its visitor (visitor.id == visitor_id): the inbox shows it, and an agent's
+ * reply reaches the visitor's sockets through visitor.uid. */
 typedef struct {
     int64_t id;
     int64_t project_id;
@@ -226,10 +238,11 @@ typedef struct {
     char *last_message_snippet;     /* first STORE_SNIPPET_CHARS code points, or NULL */
     int64_t last_message_timestamp; /* ms since the epoch */
     int64_t unread_count;           /* visitor messages not read by an agent */
-    char *metadata_json;    /* JSON object text (the first message's sessionMetadata), or NULL */
-    char *url_history_json; /* JSON array of {"url","at"} (newest last), or NULL */
-    int64_t created_at;     /* ms since the epoch */
-    int64_t updated_at;     /* ms since the epoch */
+    char *metadata_json;     /* JSON object text (the first message's sessionMetadata), or NULL */
+    char *url_history_json;  /* JSON array of {"url","at"} (newest last), or NULL */
+    int64_t created_at;      /* ms since the epoch */
+    int64_t updated_at;      /* ms since the epoch */
+    store_visitor_t visitor; /* the conversation's visitor, owned by the struct */
 } store_conversation_t;
 
 /* A deep copy the caller owns (free it with store_conversation_free), or NULL if out of memory. The
@@ -251,6 +264,34 @@ typedef struct {
  * _free functions accept NULL, and only copies made by _dup: never a borrowed result. */
 store_user_t *store_user_dup(const store_user_t *u);
 void store_user_free(store_user_t *u);
+
+/* A member of a project (GET /projects/:id/members): the user and the role. */
+typedef struct {
+    int64_t id;      /* the user's id */
+    char *email;     /* as stored */
+    char *full_name; /* "" when none was given */
+    char *role;      /* "manager" or "agent" */
+} store_member_t;
+
+/* A deep copy the caller owns (free it with store_member_free), or NULL if out of memory. */
+store_member_t *store_member_dup(const store_member_t *m);
+void store_member_free(store_member_t *m);
+
+/* What store_refresh_rotate found (status 0 in every case below: the request itself worked). */
+enum {
+    STORE_TOKEN_OK = 0,  /* rotated: the old token is used now, the new one is stored */
+    STORE_TOKEN_REUSED,  /* the old token was used or revoked before: its family is revoked */
+    STORE_TOKEN_EXPIRED, /* the old token has expired (nothing changed) */
+    STORE_TOKEN_UNKNOWN  /* no such token (nothing changed) */
+};
+
+/* The outcome of store_refresh_rotate. user_id and family_id are the old token's (0 when
+ * UNKNOWN). */
+typedef struct {
+    int64_t user_id;
+    int64_t family_id;
+    int status; /* STORE_TOKEN_* */
+} store_refresh_t;
 
 /* What store_message_ingest persists: one visitor message (PROTOCOL.md section 3, sendMessage).
  * Every pointer is borrowed for the duration of the call only. */
@@ -297,6 +338,21 @@ typedef void (*store_role_cb)(void *ud, int status, const char *role);
 /* msgs[0..n) is borrowed, oldest first; conversation_id is 0 when there is none. */
 typedef void (*store_history_cb)(void *ud, int status, int64_t conversation_id,
                                  const store_message_t *msgs, size_t n);
+/* conversations[0..n) is borrowed, each with its visitor; total counts every conversation the
+ * filter matches (all pages). NULL, 0, 0 when status != 0. */
+typedef void (*store_conversation_list_cb)(void *ud, int status,
+                                           const store_conversation_t *conversations, size_t n,
+                                           int64_t total);
+/* msgs[0..n) is borrowed, oldest first; has_more: older messages exist before msgs[0]. */
+typedef void (*store_message_list_cb)(void *ud, int status, const store_message_t *msgs, size_t n,
+                                      bool has_more);
+/* Both borrowed; NULL when status != 0. conversation carries its visitor. */
+typedef void (*store_reply_cb)(void *ud, int status, const store_message_t *message,
+                               const store_conversation_t *conversation);
+/* members[0..n) is borrowed; NULL and 0 when status != 0. */
+typedef void (*store_member_list_cb)(void *ud, int status, const store_member_t *members, size_t n);
+/* result is borrowed; NULL when status != 0. */
+typedef void (*store_refresh_cb)(void *ud, int status, const store_refresh_t *result);
 
 /* ---- operations (loop thread; see "Asynchronous calls" above for the return value) ----------- */
 
@@ -390,8 +446,8 @@ PL_NODISCARD int store_visitor_context(store_t *s, int64_t project_id, const cha
 PL_NODISCARD int store_visitor_conversation(store_t *s, int64_t project_id, const char *uid,
                                             bool forever, store_id_cb cb, void *ud);
 
-/* Read. The conversation with this id in this project; STORE_ENOTFOUND when there is none
- * (also when it belongs to another project). */
+/* Read. The conversation with this id in this project, with its visitor; STORE_ENOTFOUND when
+ * there is none (also when it belongs to another project). */
 PL_NODISCARD int store_conversation_get(store_t *s, int64_t project_id, int64_t id,
                                         store_conversation_cb cb, void *ud);
 
@@ -428,5 +484,166 @@ PL_NODISCARD int store_member_add(store_t *s, int64_t project_id, int64_t user_i
  * either does not exist). */
 PL_NODISCARD int store_member_role(store_t *s, int64_t project_id, int64_t user_id,
                                    store_role_cb cb, void *ud);
+
+/* ---- accounts: refresh tokens (docs/http-api.md "Accounts") ---------------------------------
+ *
+ * A refresh token is stored only as token_hash, the hex SHA-256 of the cookie value (computed
+ * by the caller; any text but "" is accepted: an empty hash to store is status PL_EINVAL). A
+ * family is one login: the first token of a login starts it (family_id = that token's row id)
+ * and every rotation adds the next token to it. A token is live until it is used (rotated
+ * away), revoked (logout) or expired. */
+
+/* Write. Stores a new live token of the user, expiring at expires_at_ms, created_at = now_ms.
+ * family_id 0 starts a new family (its id is the new row's id); otherwise the token joins
+ * that family, which must hold a token of this user and none revoked. cb gets the family id.
+ * Also deletes this user's tokens that expired more than STORE_REFRESH_KEEP_MS before now_ms.
+ * Status STORE_ENOTFOUND when the user does not exist or the family is not a live family of
+ * the user; STORE_ECONFLICT when token_hash is already stored. Call: PL_EINVAL when
+ * token_hash is NULL. */
+PL_NODISCARD int store_refresh_create(store_t *s, int64_t user_id, int64_t family_id,
+                                      const char *token_hash, int64_t expires_at_ms, int64_t now_ms,
+                                      store_id_cb cb, void *ud);
+
+/* Write. Rotation (GET /auth/refresh), in one savepoint. Finds the token old_hash:
+ *   - none: result status STORE_TOKEN_UNKNOWN, nothing changes;
+ *   - used or revoked before: every token of its family is revoked (revoked_at = now_ms where
+ *     not set yet), STORE_TOKEN_REUSED (reuse detection: someone holds a copy);
+ *   - expires_at <= now_ms: STORE_TOKEN_EXPIRED, nothing changes;
+ *   - else: the old token gets used_at = now_ms, new_hash is stored in the same family
+ *     (expires_at = new_expires_ms), STORE_TOKEN_OK.
+ * user_id and family_id of the result are the old token's. The callback status is 0 in all
+ * four cases; STORE_ECONFLICT when new_hash is already stored (nothing changes), or an error of
+ * the database. Call: PL_EINVAL when a hash is NULL. */
+PL_NODISCARD int store_refresh_rotate(store_t *s, const char *old_hash, const char *new_hash,
+                                      int64_t new_expires_ms, int64_t now_ms, store_refresh_cb cb,
+                                      void *ud);
+
+/* Write. Revokes the token token_hash (logout): revoked_at = now_ms unless already set. An
+ * unknown token is not an error (status 0). Call: PL_EINVAL when token_hash is NULL. */
+PL_NODISCARD int store_refresh_revoke(store_t *s, const char *token_hash, int64_t now_ms,
+                                      store_done_cb cb, void *ud);
+
+/* Write. Logout everywhere: the user's tokens_valid_from = now_ms (never moved backwards: every
+ * access token issued before is refused) and every refresh token of the user revoked, in one
+ * savepoint. Status STORE_ENOTFOUND when the user does not exist. */
+PL_NODISCARD int store_user_logout_all(store_t *s, int64_t user_id, int64_t now_ms,
+                                       store_done_cb cb, void *ud);
+
+/* ---- projects of agents (docs/http-api.md "Projects") --------------------------------------- */
+
+/* Write. store_project_create plus the owner as its "manager", in one savepoint; cb gets the
+ * project with role "manager". Status STORE_ENOTFOUND when the user does not exist, PL_EINVAL
+ * for an empty name or domain (nothing is created either way). Call: PL_EINVAL when name is
+ * NULL; PL_ETOOBIG over STORE_MAX_LIST domains or STORE_MAX_ARG_BYTES. */
+PL_NODISCARD int store_project_create_owned(store_t *s, const char *name,
+                                            const char *const *domains, size_t ndomains,
+                                            int64_t owner_user_id, store_project_cb cb, void *ud);
+
+/* Read. The projects the user is a member of, in id order, each with its domains and the
+ * user's role (n = 0 when none, also for an unknown user). Two queries, O(projects + domains)
+ * of that user. */
+PL_NODISCARD int store_projects_of_user(store_t *s, int64_t user_id, store_project_list_cb cb,
+                                        void *ud);
+
+/* Read. The project with the user's role in it (the membership check of every project route).
+ * STORE_ENOTFOUND when the project does not exist; when it exists but the user is not a member,
+ * status 0 and p->role NULL. */
+PL_NODISCARD int store_project_of_member(store_t *s, int64_t project_id, int64_t user_id,
+                                         store_project_cb cb, void *ud);
+
+/* Write. Renames the project (name NULL keeps it) and/or replaces its whole domain list
+ * (domains NULL keeps it; otherwise domains[0..ndomains), ndomains may be 0 to clear the list,
+ * stored in this order, a repeated entry once), and sets updated_at. cb gets the project (role
+ * NULL). Status STORE_ENOTFOUND for an unknown project, PL_EINVAL for an empty name or domain
+ * (nothing changes). Call: PL_ETOOBIG over STORE_MAX_LIST domains or STORE_MAX_ARG_BYTES. */
+PL_NODISCARD int store_project_update(store_t *s, int64_t project_id, const char *name,
+                                      const char *const *domains, size_t ndomains,
+                                      store_project_cb cb, void *ud);
+
+/* Write. Replaces the project's widget settings with json_text (the whole object: merging and
+ * validating the fields is the caller's job) and sets updated_at; cb gets the project (role
+ * NULL). Status STORE_ENOTFOUND for an unknown project, PL_EINVAL when json_text is not a JSON
+ * object (nothing changes). Call: PL_EINVAL when json_text is NULL. */
+PL_NODISCARD int store_project_widget_settings(store_t *s, int64_t project_id,
+                                               const char *json_text, store_project_cb cb,
+                                               void *ud);
+
+/* Read. The members of the project with their roles, in user id order. STORE_ENOTFOUND when
+ * the project does not exist. */
+PL_NODISCARD int store_members_list(store_t *s, int64_t project_id, store_member_list_cb cb,
+                                    void *ud);
+
+/* ---- the inbox (docs/http-api.md "Inbox") ----------------------------------------------------
+ *
+ * Every operation takes the project of the caller and treats a conversation, message or
+ * visitor of another project exactly as one that does not exist (STORE_ENOTFOUND). */
+
+/* Bits of the status_mask of store_conversations_list. */
+#define STORE_STATUS_OPEN (1u << 0)
+#define STORE_STATUS_PENDING (1u << 1)
+#define STORE_STATUS_SOLVED (1u << 2)
+#define STORE_STATUS_SPAM (1u << 3)
+#define STORE_STATUS_ALL 0xFu
+
+/* Read. One page of the project's conversations whose status is in status_mask (STORE_STATUS_*
+ * bits; other bits are ignored, 0 matches nothing), newest activity first: by
+ * last_message_timestamp descending, then id descending (a conversation is created by its
+ * first message, so one without a later message sorts by its creation time). Skips `offset`
+ * conversations and returns at most `limit`, each with its visitor; total is the number of
+ * matching conversations. An offset past the end gives n = 0 (status 0). Cost: an index walk
+ * of offset + limit entries (one status: the (project, status, time) index; several: the
+ * (project, time) index filtered by status) plus limit row lookups, and a count over the
+ * matching index entries. STORE_ENOTFOUND is never returned (an unknown project has no
+ * conversations). Call: PL_EINVAL when limit is 0 or offset negative, PL_ETOOBIG when limit
+ * is over STORE_PAGE_MAX. */
+PL_NODISCARD int store_conversations_list(store_t *s, int64_t project_id, unsigned status_mask,
+                                          int64_t offset, size_t limit,
+                                          store_conversation_list_cb cb, void *ud);
+
+/* Read. Messages of the conversation, cursor-paginated by id: the newest `limit` messages with
+ * an id below before_id (before_id 0: the newest of all), returned oldest first; has_more tells
+ * whether older ones exist. STORE_ENOTFOUND when the conversation is not in the project. Call:
+ * PL_EINVAL when limit is 0 or before_id negative, PL_ETOOBIG over STORE_PAGE_MAX. */
+PL_NODISCARD int store_messages_list(store_t *s, int64_t project_id, int64_t conversation_id,
+                                     int64_t before_id, size_t limit, store_message_list_cb cb,
+                                     void *ud);
+
+/* Write. An agent's reply: stores the message (from_customer false, sender_id the user id in
+ * decimal, user_id, status "sent", no temp_id, created_at = now_ms) and sets the
+ * conversation's last_message_snippet (first STORE_SNIPPET_CHARS code points), its
+ * last_message_timestamp and updated_at to now_ms; unread_count and status do not change. cb
+ * gets the message and the updated conversation with its visitor. Status STORE_ENOTFOUND when
+ * the conversation is not in the project or the user does not exist. Call: PL_EINVAL when text
+ * is NULL. */
+PL_NODISCARD int store_agent_reply(store_t *s, int64_t project_id, int64_t conversation_id,
+                                   int64_t user_id, const char *text, int64_t now_ms,
+                                   store_reply_cb cb, void *ud);
+
+/* Write. Sets the conversation's status (NULL keeps it) and, with mark_read, its unread_count
+ * to 0; when either is asked, updated_at = now_ms. cb gets the conversation with its visitor.
+ * Status STORE_ENOTFOUND when it is not in the project, PL_EINVAL for a status other than
+ * "open", "pending", "solved" or "spam" (nothing changes). */
+PL_NODISCARD int store_conversation_update(store_t *s, int64_t project_id, int64_t id,
+                                           const char *status, bool mark_read, int64_t now_ms,
+                                           store_conversation_cb cb, void *ud);
+
+/* Write. Assigns the conversation to assignee_user_id (0 unassigns) and sets updated_at =
+ * now_ms; cb gets the conversation with its visitor. Status STORE_ENOTFOUND when the
+ * conversation is not in the project; PL_EINVAL when the assignee is not a member of the
+ * project (nothing changes). */
+PL_NODISCARD int store_conversation_assign(store_t *s, int64_t project_id, int64_t id,
+                                           int64_t assignee_user_id, int64_t now_ms,
+                                           store_conversation_cb cb, void *ud);
+
+/* Write. Deletes the conversation and all its messages (the visitor stays). cb gets the
+ * conversation as it was, with its visitor, for the events the caller emits. Status
+ * STORE_ENOTFOUND when it is not in the project. */
+PL_NODISCARD int store_conversation_delete(store_t *s, int64_t project_id, int64_t id,
+                                           store_conversation_cb cb, void *ud);
+
+/* Read. The visitor with this id in this project; STORE_ENOTFOUND when there is none (also
+ * when it belongs to another project). */
+PL_NODISCARD int store_visitor_get(store_t *s, int64_t project_id, int64_t visitor_id,
+                                   store_visitor_cb cb, void *ud);
 
 #endif

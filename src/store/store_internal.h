@@ -112,6 +112,47 @@ struct store_ops {
     int (*member_add)(store_conn_t *c, int64_t project_id, int64_t user_id, const char *role);
     /* *role is a malloc'd copy. */
     int (*member_role)(store_conn_t *c, int64_t project_id, int64_t user_id, char **role);
+    /* Refresh tokens. rotate fills *out (a plain struct) and returns 0 for each outcome. */
+    int (*refresh_create)(store_conn_t *c, int64_t user_id, int64_t family_id,
+                          const char *token_hash, int64_t expires_at_ms, int64_t now_ms,
+                          int64_t *family_out);
+    int (*refresh_rotate)(store_conn_t *c, const char *old_hash, const char *new_hash,
+                          int64_t new_expires_ms, int64_t now_ms, store_refresh_t *out);
+    int (*refresh_revoke)(store_conn_t *c, const char *token_hash, int64_t now_ms);
+    int (*user_logout_all)(store_conn_t *c, int64_t user_id, int64_t now_ms);
+    /* Projects of agents. project_update replaces the domains only when replace_domains. */
+    int (*project_create_owned)(store_conn_t *c, const char *name, const char *const *domains,
+                                size_t ndomains, int64_t owner_user_id, store_project_t **out);
+    int (*projects_of_user)(store_conn_t *c, int64_t user_id, store_project_t **out, size_t *n);
+    int (*project_of_member)(store_conn_t *c, int64_t project_id, int64_t user_id,
+                             store_project_t **out);
+    int (*project_update)(store_conn_t *c, int64_t project_id, const char *name,
+                          bool replace_domains, const char *const *domains, size_t ndomains,
+                          store_project_t **out);
+    int (*project_widget_settings)(store_conn_t *c, int64_t project_id, const char *json_text,
+                                   store_project_t **out);
+    /* *out: an array of n members (store__member_list_free). */
+    int (*members_list)(store_conn_t *c, int64_t project_id, store_member_t **out, size_t *n);
+    /* The inbox. Conversation arrays are freed with store__conversation_list_free; message
+     * lists and the reply's message are one block each (store__msglist_finish). */
+    int (*conversations_list)(store_conn_t *c, int64_t project_id, unsigned status_mask,
+                              int64_t offset, size_t limit, store_conversation_t **out, size_t *n,
+                              int64_t *total);
+    int (*messages_list)(store_conn_t *c, int64_t project_id, int64_t conversation_id,
+                         int64_t before_id, size_t limit, store_message_t **out, size_t *n,
+                         bool *has_more);
+    int (*agent_reply)(store_conn_t *c, int64_t project_id, int64_t conversation_id,
+                       int64_t user_id, const char *text, int64_t now_ms, store_message_t **msg,
+                       store_conversation_t **conv);
+    int (*conversation_update)(store_conn_t *c, int64_t project_id, int64_t id, const char *status,
+                               bool mark_read, int64_t now_ms, store_conversation_t **out);
+    int (*conversation_assign)(store_conn_t *c, int64_t project_id, int64_t id,
+                               int64_t assignee_user_id, int64_t now_ms,
+                               store_conversation_t **out);
+    int (*conversation_delete)(store_conn_t *c, int64_t project_id, int64_t id,
+                               store_conversation_t **out);
+    int (*visitor_get)(store_conn_t *c, int64_t project_id, int64_t visitor_id,
+                       store_visitor_t **out);
 };
 
 /* The SQLite backend (store_sqlite.c). */
@@ -123,6 +164,10 @@ void store__visitor_dispose(store_visitor_t *v);
 void store__message_dispose(store_message_t *m);
 void store__conversation_dispose(store_conversation_t *c);
 void store__user_dispose(store_user_t *u);
+void store__member_dispose(store_member_t *m);
+/* Dispose each of v[0..n), then free v. NULL is fine. */
+void store__conversation_list_free(store_conversation_t *v, size_t n);
+void store__member_list_free(store_member_t *v, size_t n);
 /* A list of messages (a history page) as ONE allocation: the array of n structs followed by
  * the bytes of their strings, which point into it; one free(v) releases it on the loop thread
  * (instead of eight frees per message). Built row by row on a store thread:

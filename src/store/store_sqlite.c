@@ -62,6 +62,33 @@ typedef enum {
     SQ_USER_REVOKE,
     SQ_MEMBER_UPSERT,
     SQ_MEMBER_ROLE,
+    SQ_REFRESH_INSERT,
+    SQ_REFRESH_SET_FAMILY,
+    SQ_REFRESH_FAMILY_STATE,
+    SQ_REFRESH_PRUNE,
+    SQ_REFRESH_FIND,
+    SQ_REFRESH_USE,
+    SQ_REFRESH_REVOKE_FAMILY,
+    SQ_REFRESH_REVOKE_ONE,
+    SQ_REFRESH_REVOKE_USER,
+    SQ_PROJECT_EXISTS,
+    SQ_PROJECT_UPDATE,
+    SQ_PROJECT_SETTINGS,
+    SQ_PROJECTS_OF_USER,
+    SQ_DOMAINS_OF_USER,
+    SQ_DOMAINS_CLEAR,
+    SQ_MEMBERS_OF,
+    SQ_CONV_PAGE_ONE,
+    SQ_CONV_PAGE_MASK,
+    SQ_CONV_COUNT,
+    SQ_CONV_VISITOR_UID,
+    SQ_CONV_ON_REPLY,
+    SQ_CONV_UPDATE,
+    SQ_CONV_ASSIGN,
+    SQ_CONV_DELETE,
+    SQ_MESSAGE_PAGE,
+    SQ_MESSAGE_INSERT_AGENT,
+    SQ_VISITOR_GET_IN,
     SQ__COUNT
 } sq_stmt_id_t;
 
@@ -72,9 +99,13 @@ typedef enum {
 #define SQ_MESSAGE_COLUMNS                                                                         \
     "id, conversation_id, project_id, visitor_id, content, sender_id, from_customer, user_id, "    \
     "status, content_type, metadata, temp_id, created_at"
-#define SQ_CONV_COLUMNS                                                                            \
-    "id, project_id, visitor_id, assignee_id, status, last_message_snippet, "                      \
-    "last_message_timestamp, unread_count, metadata, url_history, created_at, updated_at"
+/* A conversation with its visitor: the columns sq_conversation_from_row reads (twenty). */
+#define SQ_CONV_SELECT                                                                             \
+    "SELECT c.id, c.project_id, c.visitor_id, c.assignee_id, c.status, c.last_message_snippet, "   \
+    "c.last_message_timestamp, c.unread_count, c.metadata, c.url_history, c.created_at, "          \
+    "c.updated_at, v.id, v.project_id, v.uid, v.name, v.email, v.current_url, v.last_seen_at, "    \
+    "v.created_at FROM conversations AS c JOIN visitors AS v ON v.id = c.visitor_id "
+#define SQ_CONV_NEWEST_FIRST " ORDER BY c.last_message_timestamp DESC, c.id DESC"
 #define SQ_USER_COLUMNS "id, email, full_name, password_hash, tokens_valid_from, created_at"
 
 static const char *const g_sql[SQ__COUNT] = {
@@ -129,8 +160,7 @@ static const char *const g_sql[SQ__COUNT] = {
                             "(SELECT json_insert(coalesce(url_history, '[]'), '$[#]', "
                             "json_object('url', ?2, 'at', ?3)) AS a) AS h, json_each(h.a) AS e "
                             "WHERE e.key >= json_array_length(h.a) - ?4) WHERE id = ?1"),
-    [SQ_CONV_GET] = ("SELECT " SQ_CONV_COLUMNS " FROM conversations "
-                     "WHERE id = ?1 AND project_id = ?2"),
+    [SQ_CONV_GET] = SQ_CONV_SELECT "WHERE c.id = ?1 AND c.project_id = ?2",
     [SQ_MESSAGE_BY_TEMP] = ("SELECT " SQ_MESSAGE_COLUMNS " FROM messages "
                             "WHERE visitor_id = ?1 AND temp_id = ?2"),
     [SQ_MESSAGE_INSERT] = ("INSERT INTO messages (conversation_id, project_id, visitor_id, "
@@ -148,6 +178,83 @@ static const char *const g_sql[SQ__COUNT] = {
                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (project_id, user_id) "
                           "DO UPDATE SET role = excluded.role"),
     [SQ_MEMBER_ROLE] = "SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2",
+    /* Refresh tokens. A new family is numbered after its first row: inserted with family 0,
+     * then set to the row id (SQ_REFRESH_SET_FAMILY). */
+    [SQ_REFRESH_INSERT] = ("INSERT INTO refresh_tokens (user_id, family_id, token_hash, "
+                           "expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"),
+    [SQ_REFRESH_SET_FAMILY] = "UPDATE refresh_tokens SET family_id = id WHERE id = ?1",
+    [SQ_REFRESH_FAMILY_STATE] = ("SELECT count(*), count(revoked_at) FROM refresh_tokens "
+                                 "WHERE family_id = ?1 AND user_id = ?2"),
+    [SQ_REFRESH_PRUNE] = "DELETE FROM refresh_tokens WHERE user_id = ?1 AND expires_at < ?2",
+    [SQ_REFRESH_FIND] = ("SELECT id, user_id, family_id, expires_at, "
+                         "used_at IS NOT NULL OR revoked_at IS NOT NULL "
+                         "FROM refresh_tokens WHERE token_hash = ?1"),
+    [SQ_REFRESH_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1",
+    [SQ_REFRESH_REVOKE_FAMILY] = ("UPDATE refresh_tokens SET revoked_at = ?2 "
+                                  "WHERE family_id = ?1 AND revoked_at IS NULL"),
+    [SQ_REFRESH_REVOKE_ONE] = ("UPDATE refresh_tokens SET revoked_at = ?2 "
+                               "WHERE token_hash = ?1 AND revoked_at IS NULL"),
+    [SQ_REFRESH_REVOKE_USER] = ("UPDATE refresh_tokens SET revoked_at = ?2 "
+                                "WHERE user_id = ?1 AND revoked_at IS NULL"),
+    /* Projects of agents. */
+    [SQ_PROJECT_EXISTS] = "SELECT id FROM projects WHERE id = ?1",
+    [SQ_PROJECT_UPDATE] = ("UPDATE projects SET name = coalesce(?2, name), updated_at = ?3 "
+                           "WHERE id = ?1"),
+    /* No row changes when the text is not a JSON object (or the project does not exist). */
+    [SQ_PROJECT_SETTINGS] = ("UPDATE projects SET widget_settings = ?2, updated_at = ?3 "
+                             "WHERE id = ?1 AND "
+                             "CASE WHEN json_valid(?2) THEN json_type(?2) = 'object' ELSE 0 END"),
+    [SQ_PROJECTS_OF_USER] = ("SELECT p.id, p.name, p.widget_settings, p.identity_verification, "
+                             "p.identity_secret, p.created_at, p.updated_at, m.role "
+                             "FROM project_members AS m JOIN projects AS p ON p.id = m.project_id "
+                             "WHERE m.user_id = ?1 ORDER BY p.id"),
+    [SQ_DOMAINS_OF_USER] = ("SELECT d.project_id, d.domain FROM project_members AS m "
+                            "JOIN project_domains AS d ON d.project_id = m.project_id "
+                            "WHERE m.user_id = ?1 ORDER BY d.project_id, d.id"),
+    [SQ_DOMAINS_CLEAR] = "DELETE FROM project_domains WHERE project_id = ?1",
+    [SQ_MEMBERS_OF] = ("SELECT u.id, u.email, u.full_name, m.role FROM project_members AS m "
+                       "JOIN users AS u ON u.id = m.user_id WHERE m.project_id = ?1 "
+                       "ORDER BY u.id"),
+    /* The inbox. The page's ids come from an index walk alone (the subquery, which SQLite does
+     * not flatten into the join because of its LIMIT): skipped rows cost an index entry each,
+     * and only the page's rows and visitors are read. One status: the index
+     * conversations_inbox (project_id, status, last_message_timestamp, id) in order. Several:
+     * conversations_newest (project_id, last_message_timestamp, id, status) in order, the
+     * status tested on the index entry as bit (0 open, 1 pending, 2 solved, 3 spam) of the mask
+     * ?2: an expression no index answers, so the planner keeps the ordered walk. */
+    [SQ_CONV_PAGE_ONE] = (SQ_CONV_SELECT "WHERE c.id IN (SELECT id FROM conversations "
+                                         "WHERE project_id = ?1 AND status = ?2 "
+                                         "ORDER BY last_message_timestamp DESC, id DESC "
+                                         "LIMIT ?3 OFFSET ?4)" SQ_CONV_NEWEST_FIRST),
+    [SQ_CONV_PAGE_MASK] = (SQ_CONV_SELECT "WHERE c.id IN (SELECT id FROM conversations "
+                                          "WHERE project_id = ?1 AND (?2 >> CASE status "
+                                          "WHEN 'open' THEN 0 WHEN 'pending' THEN 1 "
+                                          "WHEN 'solved' THEN 2 ELSE 3 END) & 1 "
+                                          "ORDER BY last_message_timestamp DESC, id DESC "
+                                          "LIMIT ?3 OFFSET ?4)" SQ_CONV_NEWEST_FIRST),
+    /* NULL entries of the list match nothing. */
+    [SQ_CONV_COUNT] = ("SELECT count(*) FROM conversations WHERE project_id = ?1 "
+                       "AND status IN (?2, ?3, ?4, ?5)"),
+    [SQ_CONV_VISITOR_UID] = ("SELECT v.uid FROM conversations AS c "
+                             "JOIN visitors AS v ON v.id = c.visitor_id "
+                             "WHERE c.id = ?1 AND c.project_id = ?2"),
+    [SQ_CONV_ON_REPLY] = ("UPDATE conversations SET last_message_snippet = ?2, "
+                          "last_message_timestamp = ?3, updated_at = ?3 WHERE id = ?1"),
+    [SQ_CONV_UPDATE] = ("UPDATE conversations SET status = coalesce(?3, status), "
+                        "unread_count = CASE WHEN ?4 THEN 0 ELSE unread_count END, "
+                        "updated_at = CASE WHEN ?3 IS NOT NULL OR ?4 THEN ?5 ELSE updated_at END "
+                        "WHERE id = ?1 AND project_id = ?2"),
+    [SQ_CONV_ASSIGN] = ("UPDATE conversations SET assignee_id = ?3, updated_at = ?4 "
+                        "WHERE id = ?1 AND project_id = ?2"),
+    /* Its messages go with it (ON DELETE CASCADE, through messages_by_conversation). */
+    [SQ_CONV_DELETE] = "DELETE FROM conversations WHERE id = ?1 AND project_id = ?2",
+    [SQ_MESSAGE_PAGE] = ("SELECT " SQ_MESSAGE_COLUMNS " FROM messages "
+                         "WHERE conversation_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"),
+    [SQ_MESSAGE_INSERT_AGENT] = ("INSERT INTO messages (conversation_id, project_id, visitor_id, "
+                                 "content, sender_id, from_customer, user_id, status, "
+                                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'sent', ?7)"),
+    [SQ_VISITOR_GET_IN] = ("SELECT " SQ_VISITOR_COLUMNS " FROM visitors "
+                           "WHERE id = ?1 AND project_id = ?2"),
 };
 
 typedef struct {
@@ -280,14 +387,19 @@ static int sq_push_text(sqlite3_stmt *st, int i, char ***v, size_t *n, size_t *c
  * it when the savepoint is released. By default that journal moves from memory to a temporary
  * file as soon as it passes 64 KiB (an index page split is enough), and then stays a file until
  * the transaction ends: every later request of the batch pays write() calls for every page. A
- * spill threshold of 256 KiB keeps it in one memory chunk; measured with test_chat's benchmark
- * this halves the write thread's CPU per ingest (36 to 16 microseconds). When the process had
+ * spill threshold of 127 KiB keeps it in one memory chunk; measured with test_chat's benchmark
+ * this halves the write thread's CPU per ingest (36 to 15 microseconds). The threshold is also
+ * the size of the journal's memory chunks, each written with ONE write when the journal spills
+ * to a file (a request that changes many pages: deleting a long conversation), and SQLite's
+ * unix VFS masks every write to 17 bits: a chunk of 128 KiB or more is written short and the
+ * request fails with SQLITE_FULL ("database or disk is full"). Hence 127 KiB, not more
+ * (test_inbox's test_conversation_delete_large). When the process had
  * initialised SQLite before (sqlite3_config is refused then), each write connection keeps its
  * temporary storage in memory instead (temp_store = MEMORY: the same effect, with 1 KiB
  * chunks, about 8% slower). Memory statistics are turned off too: they take a global mutex on
  * every allocation, shared by the store threads. Both settings are process-wide; SQLite is
  * used only by the store in Parley. */
-#define SQ_STMT_SPILL_BYTES (256 * 1024)
+#define SQ_STMT_SPILL_BYTES (127 * 1024)
 
 static uv_once_t g_config_once = UV_ONCE_INIT;
 static bool g_stmt_spill_set; /* written once under g_config_once, read-only afterwards */
@@ -686,18 +798,22 @@ static void sq_projects_free(store_project_t *v, size_t n) {
     free(v);
 }
 
-/* Two queries in the caller's read snapshot: the projects in id order, then every domain in
- * (project, insertion) order, merged by walking both. */
-static int sq_project_list(store_conn_t *base, store_project_t **out, size_t *n) {
-    sq_conn_t *c = sq(base);
+/* Two queries in the caller's read snapshot: the projects in id order (statement pq), then
+ * their domains in (project, insertion) order (statement dq: project_id, domain), merged by
+ * walking both. user_id > 0: both statements take it as ?1 and pq has the user's role in
+ * column 7. */
+static int sq_projects_query(sq_conn_t *c, sq_stmt_id_t pq, sq_stmt_id_t dq, int64_t user_id,
+                             store_project_t **out, size_t *n) {
     *out = NULL;
     *n = 0;
     store_project_t *v = NULL;
     size_t len = 0, cap = 0;
     int rc = 0, src;
-    sqlite3_stmt *st = sq_stmt(c, SQ_PROJECT_LIST, &rc);
+    sqlite3_stmt *st = sq_stmt(c, pq, &rc);
     if (!st)
         return rc;
+    if (user_id > 0)
+        sqlite3_bind_int64(st, 1, user_id);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 8;
@@ -712,18 +828,22 @@ static int sq_project_list(store_conn_t *base, store_project_t **out, size_t *n)
         }
         rc = sq_project_from_row(st, &v[len]);
         len++; /* even when incomplete, so that its copies are freed */
+        if (rc == 0 && user_id > 0)
+            rc = sq_col_text(st, 7, false, &v[len - 1].role);
         if (rc != 0)
             break;
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sq_status(c, src);
     sq_done(st);
-    if (rc != 0)
+    if (rc != 0 || len == 0)
         goto out_free;
 
-    st = sq_stmt(c, SQ_DOMAINS_ALL, &rc);
+    st = sq_stmt(c, dq, &rc);
     if (!st)
         goto out_free;
+    if (user_id > 0)
+        sqlite3_bind_int64(st, 1, user_id);
     size_t i = 0, dcap = 0;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t pid = sqlite3_column_int64(st, 0);
@@ -747,8 +867,12 @@ static int sq_project_list(store_conn_t *base, store_project_t **out, size_t *n)
     return 0;
 
 out_free:
-    sq_projects_free(v, len);
+    sq_projects_free(v, len); /* also the empty list: nothing to hand over */
     return rc;
+}
+
+static int sq_project_list(store_conn_t *base, store_project_t **out, size_t *n) {
+    return sq_projects_query(sq(base), SQ_PROJECT_LIST, SQ_DOMAINS_ALL, 0, out, n);
 }
 
 static int sq_project_count(store_conn_t *base, int64_t *count) {
@@ -795,22 +919,26 @@ static int sq_step_int(sq_conn_t *c, sqlite3_stmt *st, int64_t *v, bool *found) 
     return rc;
 }
 
-static int sq_visitor_from_row(sqlite3_stmt *st, store_visitor_t *v) {
+/* Fills v from the SQ_VISITOR_COLUMNS of a row, starting at column k. On an error v holds
+ * what was copied (dispose it). */
+static int sq_visitor_from_row(sqlite3_stmt *st, int k, store_visitor_t *v) {
     memset(v, 0, sizeof *v);
-    v->id = sqlite3_column_int64(st, 0);
-    v->project_id = sqlite3_column_int64(st, 1);
-    v->last_seen_at = sqlite3_column_int64(st, 6);
-    v->created_at = sqlite3_column_int64(st, 7);
-    int rc = sq_col_text(st, 2, false, &v->uid);
+    v->id = sqlite3_column_int64(st, k + 0);
+    v->project_id = sqlite3_column_int64(st, k + 1);
+    v->last_seen_at = sqlite3_column_int64(st, k + 6);
+    v->created_at = sqlite3_column_int64(st, k + 7);
+    int rc = sq_col_text(st, k + 2, false, &v->uid);
     if (rc == 0)
-        rc = sq_col_text(st, 3, true, &v->name);
+        rc = sq_col_text(st, k + 3, true, &v->name);
     if (rc == 0)
-        rc = sq_col_text(st, 4, true, &v->email);
+        rc = sq_col_text(st, k + 4, true, &v->email);
     if (rc == 0)
-        rc = sq_col_text(st, 5, true, &v->current_url);
+        rc = sq_col_text(st, k + 5, true, &v->current_url);
     return rc;
 }
 
+/* Fills cv from a row of SQ_CONV_SELECT (the conversation, then its visitor). On an error cv
+ * holds what was copied (dispose it). */
 static int sq_conversation_from_row(sqlite3_stmt *st, store_conversation_t *cv) {
     memset(cv, 0, sizeof *cv);
     cv->id = sqlite3_column_int64(st, 0);
@@ -828,6 +956,8 @@ static int sq_conversation_from_row(sqlite3_stmt *st, store_conversation_t *cv) 
         rc = sq_col_text(st, 8, true, &cv->metadata_json);
     if (rc == 0)
         rc = sq_col_text(st, 9, true, &cv->url_history_json);
+    if (rc == 0)
+        rc = sq_visitor_from_row(st, 12, &cv->visitor);
     return rc;
 }
 
@@ -916,7 +1046,7 @@ static int sq_visitor_identify(store_conn_t *base, int64_t project_id, const cha
         free(v);
         return rc == STORE_ENOTFOUND ? PL_EUNAVAIL : rc; /* cannot happen: written just now */
     }
-    rc = sq_visitor_from_row(st, v);
+    rc = sq_visitor_from_row(st, 0, v);
     sq_done(st);
     if (rc != 0) {
         store_visitor_free(v);
@@ -1333,6 +1463,697 @@ static int sq_member_role(store_conn_t *base, int64_t project_id, int64_t user_i
     return rc;
 }
 
+/* ---- refresh tokens -------------------------------------------------------------------------- */
+
+/* Runs a bound statement returning one row of two integers (an aggregate). */
+static int sq_step_int2(sq_conn_t *c, sqlite3_stmt *st, int64_t *a, int64_t *b) {
+    int rc = sq_step_row(c, st);
+    if (rc != 0)
+        return rc == STORE_ENOTFOUND ? PL_EUNAVAIL : rc; /* an aggregate always has its row */
+    *a = sqlite3_column_int64(st, 0);
+    *b = sqlite3_column_int64(st, 1);
+    sq_done(st);
+    return 0;
+}
+
+/* Inserts a live token into family (0: a new family numbered after this row); *family_out
+ * gets the family. */
+static int sq_refresh_insert(sq_conn_t *c, int64_t user_id, int64_t family, const char *token_hash,
+                             int64_t expires_at_ms, int64_t now_ms, int64_t *family_out) {
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_REFRESH_INSERT, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, family);
+    sqlite3_bind_text(st, 3, token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, expires_at_ms);
+    sqlite3_bind_int64(st, 5, now_ms);
+    rc = sq_step_done(c, st); /* no such user: STORE_ENOTFOUND; a known hash: STORE_ECONFLICT */
+    if (rc != 0)
+        return rc;
+    if (family == 0) {
+        family = sqlite3_last_insert_rowid(c->db);
+        st = sq_stmt(c, SQ_REFRESH_SET_FAMILY, &rc);
+        if (!st)
+            return rc;
+        sqlite3_bind_int64(st, 1, family);
+        rc = sq_step_done(c, st);
+        if (rc != 0)
+            return rc;
+    }
+    *family_out = family;
+    return 0;
+}
+
+static int sq_refresh_create(store_conn_t *base, int64_t user_id, int64_t family_id,
+                             const char *token_hash, int64_t expires_at_ms, int64_t now_ms,
+                             int64_t *family_out) {
+    sq_conn_t *c = sq(base);
+    *family_out = 0;
+    int rc = 0;
+    sqlite3_stmt *st;
+    if (family_id != 0) {
+        int64_t tokens = 0, revoked = 0;
+        st = sq_stmt(c, SQ_REFRESH_FAMILY_STATE, &rc);
+        if (!st)
+            return rc;
+        sqlite3_bind_int64(st, 1, family_id);
+        sqlite3_bind_int64(st, 2, user_id);
+        rc = sq_step_int2(c, st, &tokens, &revoked);
+        if (rc != 0)
+            return rc;
+        if (tokens == 0 || revoked != 0)
+            return STORE_ENOTFOUND;
+    }
+    /* The user's long-expired tokens go (now_ms is the caller's: no overflow below). */
+    if (now_ms > INT64_MIN + STORE_REFRESH_KEEP_MS) {
+        st = sq_stmt(c, SQ_REFRESH_PRUNE, &rc);
+        if (!st)
+            return rc;
+        sqlite3_bind_int64(st, 1, user_id);
+        sqlite3_bind_int64(st, 2, now_ms - STORE_REFRESH_KEEP_MS);
+        rc = sq_step_done(c, st);
+        if (rc != 0)
+            return rc;
+    }
+    return sq_refresh_insert(c, user_id, family_id, token_hash, expires_at_ms, now_ms, family_out);
+}
+
+static int sq_refresh_rotate(store_conn_t *base, const char *old_hash, const char *new_hash,
+                             int64_t new_expires_ms, int64_t now_ms, store_refresh_t *out) {
+    sq_conn_t *c = sq(base);
+    *out = (store_refresh_t){.status = STORE_TOKEN_UNKNOWN};
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_REFRESH_FIND, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_text(st, 1, old_hash, -1, SQLITE_STATIC);
+    rc = sq_step_row(c, st);
+    if (rc == STORE_ENOTFOUND)
+        return 0; /* unknown */
+    if (rc != 0)
+        return rc;
+    int64_t id = sqlite3_column_int64(st, 0);
+    out->user_id = sqlite3_column_int64(st, 1);
+    out->family_id = sqlite3_column_int64(st, 2);
+    int64_t expires_at = sqlite3_column_int64(st, 3);
+    bool spent = sqlite3_column_int64(st, 4) != 0;
+    sq_done(st);
+
+    if (spent) {
+        /* Presented again after its rotation or logout: a copy exists somewhere. Everything
+         * descended from the same login dies. */
+        st = sq_stmt(c, SQ_REFRESH_REVOKE_FAMILY, &rc);
+        if (!st)
+            return rc;
+        sqlite3_bind_int64(st, 1, out->family_id);
+        sqlite3_bind_int64(st, 2, now_ms);
+        rc = sq_step_done(c, st);
+        if (rc == 0)
+            out->status = STORE_TOKEN_REUSED;
+        return rc;
+    }
+    if (expires_at <= now_ms) {
+        out->status = STORE_TOKEN_EXPIRED;
+        return 0;
+    }
+    st = sq_stmt(c, SQ_REFRESH_USE, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    rc = sq_step_done(c, st);
+    if (rc != 0)
+        return rc;
+    int64_t family = 0;
+    rc = sq_refresh_insert(c, out->user_id, out->family_id, new_hash, new_expires_ms, now_ms,
+                           &family);
+    if (rc != 0)
+        return rc;
+    out->status = STORE_TOKEN_OK;
+    return 0;
+}
+
+static int sq_refresh_revoke(store_conn_t *base, const char *token_hash, int64_t now_ms) {
+    sq_conn_t *c = sq(base);
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_REFRESH_REVOKE_ONE, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    return sq_step_done(c, st); /* an unknown (or already revoked) token changes nothing */
+}
+
+static int sq_user_logout_all(store_conn_t *base, int64_t user_id, int64_t now_ms) {
+    sq_conn_t *c = sq(base);
+    int rc = sq_user_revoke_tokens(base, user_id, now_ms); /* STORE_ENOTFOUND: no such user */
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st = sq_stmt(c, SQ_REFRESH_REVOKE_USER, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    return sq_step_done(c, st);
+}
+
+/* ---- projects of agents ---------------------------------------------------------------------- */
+
+/* Sets p->role to a copy of role. */
+static int sq_set_role(store_project_t *p, const char *role) {
+    free(p->role);
+    p->role = strdup(role);
+    return p->role ? 0 : PL_ENOMEM;
+}
+
+static int sq_project_create_owned(store_conn_t *base, const char *name, const char *const *domains,
+                                   size_t ndomains, int64_t owner_user_id, store_project_t **out) {
+    *out = NULL;
+    store_project_t *p = NULL;
+    int rc = sq_project_create(base, name, domains, ndomains, &p);
+    if (rc != 0)
+        return rc;
+    /* A missing user fails the foreign key: STORE_ENOTFOUND, and the savepoint undoes the
+     * project. */
+    rc = sq_member_add(base, p->id, owner_user_id, "manager");
+    if (rc == 0)
+        rc = sq_set_role(p, "manager");
+    if (rc != 0) {
+        store_project_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static int sq_projects_of_user(store_conn_t *base, int64_t user_id, store_project_t **out,
+                               size_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (user_id <= 0)
+        return 0; /* no such user: a member of nothing */
+    return sq_projects_query(sq(base), SQ_PROJECTS_OF_USER, SQ_DOMAINS_OF_USER, user_id, out, n);
+}
+
+static int sq_project_of_member(store_conn_t *base, int64_t project_id, int64_t user_id,
+                                store_project_t **out) {
+    *out = NULL;
+    store_project_t *p = NULL;
+    int rc = sq_project_read(sq(base), project_id, &p);
+    if (rc != 0)
+        return rc;
+    char *role = NULL;
+    rc = sq_member_role(base, project_id, user_id, &role);
+    if (rc == STORE_ENOTFOUND)
+        rc = 0; /* not a member: role stays NULL */
+    if (rc != 0) {
+        store_project_free(p);
+        return rc;
+    }
+    p->role = role;
+    *out = p;
+    return 0;
+}
+
+/* 0 when the project exists, STORE_ENOTFOUND when not. */
+static int sq_project_exists(sq_conn_t *c, int64_t project_id) {
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_PROJECT_EXISTS, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, project_id);
+    int64_t id;
+    bool found;
+    rc = sq_step_int(c, st, &id, &found);
+    return rc != 0 ? rc : found ? 0 : STORE_ENOTFOUND;
+}
+
+static int sq_project_update(store_conn_t *base, int64_t project_id, const char *name,
+                             bool replace_domains, const char *const *domains, size_t ndomains,
+                             store_project_t **out) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_PROJECT_UPDATE, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, project_id);
+    if (name)
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    sqlite3_bind_int64(st, 3, pl_wall_ms());
+    rc = sq_step_done(c, st); /* an empty name fails the CHECK: PL_EINVAL */
+    if (rc != 0)
+        return rc;
+    if (sqlite3_changes(c->db) == 0)
+        return STORE_ENOTFOUND;
+    if (replace_domains) {
+        /* The new list in its order: the surrogate ids of the new rows keep it. */
+        st = sq_stmt(c, SQ_DOMAINS_CLEAR, &rc);
+        if (!st)
+            return rc;
+        sqlite3_bind_int64(st, 1, project_id);
+        rc = sq_step_done(c, st);
+        if (rc == 0)
+            rc = sq_domains_add(c, project_id, domains, ndomains);
+        if (rc != 0)
+            return rc;
+    }
+    return sq_project_read(c, project_id, out);
+}
+
+static int sq_project_widget_settings(store_conn_t *base, int64_t project_id, const char *json_text,
+                                      store_project_t **out) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_PROJECT_SETTINGS, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, project_id);
+    sqlite3_bind_text(st, 2, json_text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, pl_wall_ms());
+    rc = sq_step_done(c, st);
+    if (rc != 0)
+        return rc;
+    if (sqlite3_changes(c->db) == 0) {
+        rc = sq_project_exists(c, project_id);
+        return rc != 0 ? rc : PL_EINVAL; /* it exists: the text is not a JSON object */
+    }
+    return sq_project_read(c, project_id, out);
+}
+
+static int sq_members_list(store_conn_t *base, int64_t project_id, store_member_t **out,
+                           size_t *n) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    *n = 0;
+    store_member_t *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0, src;
+    sqlite3_stmt *st = sq_stmt(c, SQ_MEMBERS_OF, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, project_id);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            store_member_t *nv = ncap <= SIZE_MAX / sizeof *v ? realloc(v, ncap * sizeof *v) : NULL;
+            if (!nv) {
+                rc = PL_ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        store_member_t *m = &v[len++]; /* counted even when incomplete: its copies are freed */
+        memset(m, 0, sizeof *m);
+        m->id = sqlite3_column_int64(st, 0);
+        rc = sq_col_text(st, 1, false, &m->email);
+        if (rc == 0)
+            rc = sq_col_text(st, 2, false, &m->full_name);
+        if (rc == 0)
+            rc = sq_col_text(st, 3, false, &m->role);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_status(c, src);
+    sq_done(st);
+    if (rc == 0 && len == 0)
+        rc = sq_project_exists(c, project_id); /* no members: does the project exist? */
+    if (rc != 0 || len == 0) {
+        store__member_list_free(v, len);
+        return rc;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+/* ---- the inbox ------------------------------------------------------------------------------- */
+
+static const char *const g_status_names[4] = {"open", "pending", "solved", "spam"};
+
+static int sq_conversations_list(store_conn_t *base, int64_t project_id, unsigned status_mask,
+                                 int64_t offset, size_t limit, store_conversation_t **out,
+                                 size_t *n, int64_t *total) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    status_mask &= STORE_STATUS_ALL;
+    if (status_mask == 0)
+        return 0;
+
+    /* The total first, in the same read snapshot as the page. */
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_CONV_COUNT, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, project_id);
+    int bits = 0, one = 0;
+    for (int i = 0; i < 4; i++) {
+        if (status_mask & (1u << i)) {
+            sqlite3_bind_text(st, 2 + i, g_status_names[i], -1, SQLITE_STATIC);
+            bits++;
+            one = i;
+        } else {
+            sqlite3_bind_null(st, 2 + i);
+        }
+    }
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *total = sqlite3_column_int64(st, 0);
+    else
+        rc = src == SQLITE_DONE ? PL_EUNAVAIL : sq_status(c, src);
+    sq_done(st);
+    if (rc != 0)
+        return rc;
+    if (offset >= *total)
+        return 0; /* past the end (or nothing matches) */
+
+    st = sq_stmt(c, bits == 1 ? SQ_CONV_PAGE_ONE : SQ_CONV_PAGE_MASK, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, project_id);
+    if (bits == 1)
+        sqlite3_bind_text(st, 2, g_status_names[one], -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 2, status_mask);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit); /* <= STORE_PAGE_MAX (store.c) */
+    sqlite3_bind_int64(st, 4, offset);
+    store_conversation_t *v = calloc(limit, sizeof *v); /* limit <= STORE_PAGE_MAX */
+    if (!v) {
+        sq_done(st);
+        return PL_ENOMEM;
+    }
+    size_t len = 0;
+    while (len < limit && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = sq_conversation_from_row(st, &v[len]);
+        len++; /* counted even when incomplete: its copies are freed */
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && len < limit && src != SQLITE_DONE)
+        rc = sq_status(c, src);
+    sq_done(st);
+    if (rc != 0 || len == 0) {
+        store__conversation_list_free(v, len);
+        return rc;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+/* The uid of the conversation's visitor (a malloc'd copy), or STORE_ENOTFOUND when the
+ * conversation is not in the project. */
+static int sq_conv_visitor_uid(sq_conn_t *c, int64_t project_id, int64_t id, char **uid) {
+    *uid = NULL;
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_CONV_VISITOR_UID, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, project_id);
+    rc = sq_step_row(c, st);
+    if (rc != 0)
+        return rc;
+    rc = sq_col_text(st, 0, false, uid);
+    sq_done(st);
+    return rc;
+}
+
+static int sq_messages_list(store_conn_t *base, int64_t project_id, int64_t conversation_id,
+                            int64_t before_id, size_t limit, store_message_t **out, size_t *n,
+                            bool *has_more) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    *n = 0;
+    *has_more = false;
+    char *uid = NULL;
+    int rc = sq_conv_visitor_uid(c, project_id, conversation_id, &uid);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st = sq_stmt(c, SQ_MESSAGE_PAGE, &rc);
+    if (!st)
+        goto out_free_uid;
+    sqlite3_bind_int64(st, 1, conversation_id);
+    sqlite3_bind_int64(st, 2, before_id > 0 ? before_id : INT64_MAX);
+    /* one more than asked: whether older messages exist */
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1); /* limit <= STORE_PAGE_MAX */
+    store__msglist_t l;
+    store__msglist_init(&l);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (l.n == limit) {
+            *has_more = true;
+            src = SQLITE_DONE;
+            break;
+        }
+        store_message_t m;
+        rc = sq_message_borrow_row(st, uid, &m);
+        if (rc == 0)
+            rc = store__msglist_add(&l, &m);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_status(c, src);
+    sq_done(st);
+    if (rc != 0) {
+        store__msglist_dispose(&l);
+        *has_more = false;
+        goto out_free_uid;
+    }
+    store_message_t *v;
+    size_t len;
+    rc = store__msglist_finish(&l, &v, &len);
+    if (rc != 0) {
+        *has_more = false;
+        goto out_free_uid;
+    }
+    /* Newest first from the index; the page is shown oldest first. Swapping whole structs keeps
+     * their pointers into the block valid. */
+    for (size_t i = 0; i < len / 2; i++) {
+        store_message_t t = v[i];
+        v[i] = v[len - 1 - i];
+        v[len - 1 - i] = t;
+    }
+    *out = v;
+    *n = len;
+out_free_uid:
+    free(uid);
+    return rc;
+}
+
+static int sq_agent_reply(store_conn_t *base, int64_t project_id, int64_t conversation_id,
+                          int64_t user_id, const char *text, int64_t now_ms, store_message_t **msg,
+                          store_conversation_t **conv) {
+    sq_conn_t *c = sq(base);
+    *msg = NULL;
+    *conv = NULL;
+    store_conversation_t *cv = NULL;
+    int rc = sq_conversation_get(base, project_id, conversation_id, &cv);
+    if (rc != 0)
+        return rc;
+    char sender[24];
+    snprintf(sender, sizeof sender, "%lld", (long long)user_id);
+    /* text is at most STORE_MAX_ARG_BYTES (store.c): it fits an int */
+    size_t tlen = strlen(text);
+    size_t snip = utf8_prefix(text, tlen, STORE_SNIPPET_CHARS);
+    sqlite3_stmt *st = sq_stmt(c, SQ_MESSAGE_INSERT_AGENT, &rc);
+    if (!st)
+        goto out_free_conv;
+    sqlite3_bind_int64(st, 1, conversation_id);
+    sqlite3_bind_int64(st, 2, project_id);
+    sqlite3_bind_int64(st, 3, cv->visitor_id);
+    sqlite3_bind_text(st, 4, text, (int)tlen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, user_id);
+    sqlite3_bind_int64(st, 7, now_ms);
+    rc = sq_step_done(c, st); /* an unknown user fails the foreign key: STORE_ENOTFOUND */
+    if (rc != 0)
+        goto out_free_conv;
+    int64_t mid = sqlite3_last_insert_rowid(c->db);
+
+    st = sq_stmt(c, SQ_CONV_ON_REPLY, &rc);
+    if (!st)
+        goto out_free_conv;
+    sqlite3_bind_int64(st, 1, conversation_id);
+    sqlite3_bind_text(st, 2, text, (int)snip, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    rc = sq_step_done(c, st);
+    if (rc != 0)
+        goto out_free_conv;
+    /* The conversation as it is now (the fields just written), with its visitor. */
+    free(cv->last_message_snippet);
+    cv->last_message_snippet = malloc(snip + 1);
+    if (!cv->last_message_snippet) {
+        rc = PL_ENOMEM;
+        goto out_free_conv;
+    }
+    memcpy(cv->last_message_snippet, text, snip);
+    cv->last_message_snippet[snip] = '\0';
+    cv->last_message_timestamp = now_ms;
+    cv->updated_at = now_ms;
+
+    store_message_t m = {
+        .id = mid,
+        .conversation_id = conversation_id,
+        .project_id = project_id,
+        .visitor_id = cv->visitor_id,
+        .visitor_uid = cv->visitor.uid,
+        .content = (char *)text,
+        .sender_id = sender,
+        .from_customer = false,
+        .user_id = user_id,
+        .status = "sent",
+        .created_at = now_ms,
+    };
+    store__msglist_t l;
+    store__msglist_init(&l);
+    size_t one;
+    rc = store__msglist_add(&l, &m);
+    if (rc != 0) {
+        store__msglist_dispose(&l);
+        goto out_free_conv;
+    }
+    rc = store__msglist_finish(&l, msg, &one);
+    if (rc != 0)
+        goto out_free_conv;
+    *conv = cv;
+    return 0;
+
+out_free_conv:
+    store_conversation_free(cv);
+    return rc;
+}
+
+static int sq_conversation_update(store_conn_t *base, int64_t project_id, int64_t id,
+                                  const char *status, bool mark_read, int64_t now_ms,
+                                  store_conversation_t **out) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_CONV_UPDATE, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, project_id);
+    if (status)
+        sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 3);
+    sqlite3_bind_int(st, 4, mark_read ? 1 : 0);
+    sqlite3_bind_int64(st, 5, now_ms);
+    rc = sq_step_done(c, st); /* another status fails the CHECK: PL_EINVAL */
+    if (rc != 0)
+        return rc;
+    if (sqlite3_changes(c->db) == 0)
+        return STORE_ENOTFOUND;
+    return sq_conversation_get(base, project_id, id, out);
+}
+
+static int sq_conversation_assign(store_conn_t *base, int64_t project_id, int64_t id,
+                                  int64_t assignee_user_id, int64_t now_ms,
+                                  store_conversation_t **out) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    int rc = 0;
+    if (assignee_user_id != 0) {
+        /* Only a member may be assigned (a member is a user: the foreign key below holds).
+         * A conversation that is not in the project is "not found" first. */
+        char *role = NULL;
+        rc = sq_member_role(base, project_id, assignee_user_id, &role);
+        free(role);
+        if (rc == STORE_ENOTFOUND) {
+            char *uid = NULL;
+            rc = sq_conv_visitor_uid(c, project_id, id, &uid);
+            free(uid);
+            return rc != 0 ? rc : PL_EINVAL;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    sqlite3_stmt *st = sq_stmt(c, SQ_CONV_ASSIGN, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, project_id);
+    if (assignee_user_id != 0)
+        sqlite3_bind_int64(st, 3, assignee_user_id);
+    else
+        sqlite3_bind_null(st, 3);
+    sqlite3_bind_int64(st, 4, now_ms);
+    rc = sq_step_done(c, st);
+    if (rc != 0)
+        return rc;
+    if (sqlite3_changes(c->db) == 0)
+        return STORE_ENOTFOUND;
+    return sq_conversation_get(base, project_id, id, out);
+}
+
+static int sq_conversation_delete(store_conn_t *base, int64_t project_id, int64_t id,
+                                  store_conversation_t **out) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    store_conversation_t *cv = NULL;
+    int rc = sq_conversation_get(base, project_id, id, &cv);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st = sq_stmt(c, SQ_CONV_DELETE, &rc);
+    if (!st)
+        goto out_free_conv;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, project_id);
+    rc = sq_step_done(c, st);
+    if (rc == 0 && sqlite3_changes(c->db) != 1)
+        rc = PL_EUNAVAIL; /* cannot happen: read just now in this transaction */
+    if (rc != 0)
+        goto out_free_conv;
+    *out = cv;
+    return 0;
+
+out_free_conv:
+    store_conversation_free(cv);
+    return rc;
+}
+
+static int sq_visitor_get(store_conn_t *base, int64_t project_id, int64_t visitor_id,
+                          store_visitor_t **out) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_VISITOR_GET_IN, &rc);
+    if (!st)
+        return rc;
+    store_visitor_t *v = malloc(sizeof *v);
+    if (!v) {
+        sq_done(st);
+        return PL_ENOMEM;
+    }
+    sqlite3_bind_int64(st, 1, visitor_id);
+    sqlite3_bind_int64(st, 2, project_id);
+    rc = sq_step_row(c, st);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    rc = sq_visitor_from_row(st, 0, v);
+    sq_done(st);
+    if (rc != 0) {
+        store_visitor_free(v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}
+
 const store_ops_t store_sqlite_ops = {
     .name = "sqlite",
     .dialect = STORE_DIALECT_SQLITE,
@@ -1366,4 +2187,21 @@ const store_ops_t store_sqlite_ops = {
     .user_revoke_tokens = sq_user_revoke_tokens,
     .member_add = sq_member_add,
     .member_role = sq_member_role,
+    .refresh_create = sq_refresh_create,
+    .refresh_rotate = sq_refresh_rotate,
+    .refresh_revoke = sq_refresh_revoke,
+    .user_logout_all = sq_user_logout_all,
+    .project_create_owned = sq_project_create_owned,
+    .projects_of_user = sq_projects_of_user,
+    .project_of_member = sq_project_of_member,
+    .project_update = sq_project_update,
+    .project_widget_settings = sq_project_widget_settings,
+    .members_list = sq_members_list,
+    .conversations_list = sq_conversations_list,
+    .messages_list = sq_messages_list,
+    .agent_reply = sq_agent_reply,
+    .conversation_update = sq_conversation_update,
+    .conversation_assign = sq_conversation_assign,
+    .conversation_delete = sq_conversation_delete,
+    .visitor_get = sq_visitor_get,
 };

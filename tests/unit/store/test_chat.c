@@ -5,9 +5,9 @@
  * checks), history in both historyVisibility modes (open/pending vs solved vs spam), visitor
  * context and URL history, users and members, a burst of 5,000 ingests in few transactions
  * (group commit), and an ingest throughput micro benchmark printed to stdout (not asserted).
- * Conversation statuses are changed through a second SQLite connection to the same file, as an
- * agent's PATCH will do through the store later. Each test runs its own uv loop to completion
- * and checks that every handle was closed. */
+ * Conversation statuses are changed through a second SQLite connection to the same file
+ * (test_inbox.c tests store_conversation_update, the agents' way). Each test runs its own uv loop
+ * to completion and checks that every handle was closed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -420,6 +420,10 @@ static void test_ingest_creates_then_appends(void **state) {
     assert_null(c.conv->url_history_json);
     assert_int_equal(c.conv->created_at, T0);
     assert_int_equal(c.conv->updated_at, T0);
+    /* Its visitor comes with it. */
+    assert_int_equal(c.conv->visitor.id, a.ingest.visitor_id);
+    assert_int_equal(c.conv->visitor.project_id, p);
+    assert_string_equal(c.conv->visitor.uid, "visitor-aaaa");
     cap_reset(&c);
 
     /* Second message: same conversation, appended; its metadata is not used. */

@@ -1,9 +1,9 @@
 /* Unit tests for src/store/migrations.h: placeholder rendering per dialect (good, boundary and
  * malformed rows), the migration list, migrating an empty database and an existing one (nothing
  * re-applied, data kept), refusing a database newer than the binary, a failing migration that
- * rolls back alone, and the rules of the data model itself (unique keys, checks, foreign keys
- * and cascades, STRICT types) checked with plain SQLite on a migrated file. Every test gets a
- * fresh temporary directory. */
+ * rolls back alone, upgrading a version-1 database with data to version 2, and the rules of the
+ * data model itself (unique keys, checks, foreign keys and cascades, STRICT types) checked with
+ * plain SQLite on a migrated file. Every test gets a fresh temporary directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -353,6 +353,61 @@ static void test_failing_migration_rolls_back(void **state) {
     sqlite3_close(db);
 }
 
+/* A database at version 1 with data in it reaches version 2: the conversations, projects and
+ * messages stay, refresh_tokens is rebuilt (empty, integer families) and the inbox index
+ * covers the status. */
+static void test_upgrade_from_v1(void **state) {
+    fx_t *fx = *state;
+    char err[256] = "";
+    store_conn_t *c = store_sqlite_ops.conn_open(fx->path, NULL, STORE_CONN_WRITE, err, sizeof err);
+    assert_non_null(c);
+    size_t n = 0;
+    const store_migration_t *list = store_migrations(&n);
+    assert_true(n >= 2);
+    int applied = -1;
+    assert_int_equal(store_migrations_run(c, list, 1, &applied, err, sizeof err), 0);
+    assert_int_equal(applied, 1);
+    store_sqlite_ops.conn_close(c);
+
+    sqlite3 *db = db_open(fx);
+    static const char *const v1_rows[] = {
+        "INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'p', 1, 1)",
+        "INSERT INTO users (id, email, password_hash, created_at, updated_at) "
+        "VALUES (1, 'a@example.com', 'h', 1, 1)",
+        "INSERT INTO visitors (id, project_id, uid, last_seen_at, created_at) "
+        "VALUES (1, 1, 'visitor-1', 1, 1)",
+        "INSERT INTO conversations (id, project_id, visitor_id, status, last_message_timestamp, "
+        "created_at, updated_at) VALUES (1, 1, 1, 'pending', 5, 1, 5)",
+        "INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
+        "from_customer, temp_id, created_at) VALUES (1, 1, 1, 'hi', 'visitor-1', TRUE, 't1', 5)",
+        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
+        "VALUES (1, 'family-text', 'h1', 10, 1)",
+    };
+    for (size_t i = 0; i < sizeof v1_rows / sizeof v1_rows[0]; i++)
+        assert_int_equal(sqlite3_exec(db, v1_rows[i], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_index_info('conversations_newest')"),
+                     3);
+    sqlite3_close(db);
+
+    assert_int_equal(migrate(fx, &applied, err, sizeof err), 0);
+    assert_int_equal(applied, store_migrations_latest() - 1);
+    db = db_open(fx);
+    assert_int_equal(db_int(db, "SELECT max(version) FROM schema_migrations"),
+                     store_migrations_latest());
+    assert_int_equal(db_int(db, "SELECT count(*) FROM conversations WHERE status = 'pending'"), 1);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM messages"), 1);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM refresh_tokens"), 0);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_table_info('refresh_tokens') "
+                                "WHERE name = 'family_id' AND type = 'INTEGER'"),
+                     1);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_index_info('conversations_newest')"),
+                     4);
+    assert_int_equal(db_int(db, "SELECT name = 'status' FROM pragma_index_info("
+                                "'conversations_newest') WHERE seqno = 3"),
+                     1);
+    sqlite3_close(db);
+}
+
 /* ---- the data model -------------------------------------------------------------------------- */
 
 static void test_schema_rules(void **state) {
@@ -425,12 +480,22 @@ static void test_schema_rules(void **state) {
         {"INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
          "from_customer, status, created_at) VALUES (1, 1, 1, 'c', '1', FALSE, 'lost', 5)",
          SQLITE_CONSTRAINT_CHECK},
+        /* migration 2: families are integers; a hash is never empty */
         {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
-         "VALUES (1, 'f', 'h1', 10, 1)",
+         "VALUES (1, 1, 'h1', 10, 1)",
          SQLITE_OK},
         {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
-         "VALUES (1, 'f', 'h1', 10, 1)",
+         "VALUES (1, 1, 'h1', 10, 1)",
          SQLITE_CONSTRAINT_UNIQUE},
+        {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
+         "VALUES (1, 'f', 'h2', 10, 1)",
+         SQLITE_CONSTRAINT_DATATYPE},
+        {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
+         "VALUES (1, 1, '', 10, 1)",
+         SQLITE_CONSTRAINT_CHECK},
+        {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
+         "VALUES (77, 1, 'h3', 10, 1)",
+         SQLITE_CONSTRAINT_FOREIGNKEY},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -476,6 +541,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_existing_database_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_migration_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_rules, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,8 +20,11 @@ const char *pl_strerror(int err) {
         return "out of memory";
     case PL_EUNAVAIL:
         return "unavailable";
-    default:
-        return uv_strerror(err);
+    default: {
+        /* uv_strerror leaks a string for codes it does not know: use the reentrant form. */
+        static _Thread_local char buf[96];
+        return uv_strerror_r(err, buf, sizeof buf);
+    }
     }
 }
 

@@ -44,6 +44,7 @@ typedef struct {
  * arguments: pl_config_load consumes the settings it knows and leaves the rest in order in
  * rest[0..*nrest)). Returns 0, or -1 after printing a message naming the bad value. */
 int pl_config_load(pl_config_t *cfg, int argc, char **argv, char **rest, int *nrest);
+/* Frees the strings of cfg. Also after pl_config_load failed (it then frees what was set). */
 void pl_config_dispose(pl_config_t *cfg);
 /* Writes the settings as help text (flag, variable, default, meaning). */
 void pl_config_print_help(FILE *out);

@@ -326,7 +326,7 @@ typedef struct {
     int status;
     int64_t user_id;
     char email[APP_EMAIL_MAX + 1];
-    char full_name[256];
+    char full_name[512]; /* up to 100 characters of UTF-8 */
 } user_ctx_t;
 
 static void cli_user_cb(void *ud, int status, const store_user_t *u) {

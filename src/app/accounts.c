@@ -36,9 +36,17 @@ int app_email_normalize(const char *in, char out[APP_EMAIL_MAX + 1]) {
     return 0;
 }
 
+static size_t utf8_chars(const char *s, size_t len) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
 int app_password_hash(const char *password, char *out, size_t outlen) {
     size_t len = strlen(password);
-    if (len < APP_PASSWORD_MIN || len > APP_PASSWORD_MAX || outlen < crypto_pwhash_STRBYTES)
+    size_t chars = utf8_chars(password, len);
+    if (chars < APP_PASSWORD_MIN || chars > APP_PASSWORD_MAX || outlen < crypto_pwhash_STRBYTES)
         return PL_EINVAL;
     if (crypto_pwhash_str(out, password, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
                           crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
@@ -47,7 +55,7 @@ int app_password_hash(const char *password, char *out, size_t outlen) {
 }
 
 bool app_password_verify(const char *hash, const char *password) {
-    if (!hash || !password || strlen(password) > APP_PASSWORD_MAX)
+    if (!hash || !password || strlen(password) > 4 * APP_PASSWORD_MAX)
         return false;
     return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
 }

@@ -19,8 +19,8 @@
 /* Trims and lower-cases an address and checks its shape (one '@', non-empty local part, a
  * domain with a dot, no spaces or control characters, at most 254 bytes). 0 or PL_EINVAL. */
 int app_email_normalize(const char *in, char out[APP_EMAIL_MAX + 1]);
-/* Hashes password into out (crypto_pwhash_STRBYTES bytes). 0, PL_EINVAL (length out of
- * [8, 256]) or PL_ENOMEM. Slow on purpose: not on the loop thread. */
+/* Hashes password into out (crypto_pwhash_STRBYTES bytes). 0, PL_EINVAL (not 8 to 256
+ * characters) or PL_ENOMEM. Slow on purpose: not on the loop thread. */
 int app_password_hash(const char *password, char *out, size_t outlen);
 /* Constant-time check of password against a stored hash. Slow on purpose. */
 bool app_password_verify(const char *hash, const char *password);

@@ -30,6 +30,7 @@ typedef struct {
     char *key; /* owned; map key */
     size_t keylen;
     uint32_t failures;
+    uint32_t pending;      /* logins being verified now: counted as failures until they end */
     uint64_t window_start; /* monotonic ms */
 } fail_entry_t;
 
@@ -90,26 +91,39 @@ static fail_entry_t *fail_get(pl_map_t *m, const char *key, bool create) {
     return e;
 }
 
-static bool login_blocked(app_t *app, const char *email, const char *ip) {
-    fail_entry_t *a = fail_get(&app->auth->accounts, email, false);
-    fail_entry_t *i = fail_get(&app->auth->ips, ip, false);
-    return (a && a->failures >= FAIL_PER_ACCOUNT) || (i && i->failures >= FAIL_PER_IP);
-}
-
-static void login_failed(app_t *app, const char *email, const char *ip) {
+/* A login attempt is counted as pending from its start, so that many attempts at once cannot
+ * all pass the check before the first verification ends. Returns false (blocked) when the
+ * account or the address has used up its failures. */
+static bool login_begin(app_t *app, const char *email, const char *ip) {
     fail_entry_t *a = fail_get(&app->auth->accounts, email, true);
     fail_entry_t *i = fail_get(&app->auth->ips, ip, true);
+    if ((a && a->failures + a->pending >= FAIL_PER_ACCOUNT) ||
+        (i && i->failures + i->pending >= FAIL_PER_IP))
+        return false;
+    if (a)
+        a->pending++;
+    if (i)
+        i->pending++;
+    return true;
+}
+
+static void login_end(app_t *app, const char *email, const char *ip, bool ok) {
+    fail_entry_t *a = fail_get(&app->auth->accounts, email, false);
+    fail_entry_t *i = fail_get(&app->auth->ips, ip, false);
+    if (a && a->pending)
+        a->pending--;
+    if (i && i->pending)
+        i->pending--;
+    if (ok) {
+        if (a)
+            a->failures = 0;
+        return;
+    }
     if (a)
         a->failures++;
     if (i)
         i->failures++;
     pl_log_info("auth.login_failed", "ip=%s", ip);
-}
-
-static void login_succeeded(app_t *app, const char *email) {
-    fail_entry_t *a = fail_get(&app->auth->accounts, email, false);
-    if (a)
-        a->failures = 0;
 }
 
 static void free_fail_map(pl_map_t *m) {
@@ -365,10 +379,6 @@ static void do_register(api_call_t *c) {
     if (!body_string(c, "password", APP_PASSWORD_MIN, APP_PASSWORD_MAX, &password) ||
         !body_string(c, "fullName", 1, 100, &full_name))
         return;
-    if (strlen(password) > APP_PASSWORD_MAX) {
-        api_error(c, 400, "password: must be 8 to 256 characters");
-        return;
-    }
     snprintf(c->full_name, sizeof c->full_name, "%s", full_name);
     if (!pw_submit(c, password, NULL, register_hashed))
         api_error(c, 503, "Too many sign-ups at once: try again");
@@ -388,11 +398,11 @@ static void login_verified(api_call_t *c, bool ok, const char *hash) {
     if (!ok || !l->user_id) {
         free(l);
         c->data = NULL;
-        login_failed(c->app, c->email, http_request_remote_ip(c->req));
+        login_end(c->app, c->email, http_request_remote_ip(c->req), false);
         api_error(c, 401, "Invalid email or password");
         return;
     }
-    login_succeeded(c->app, c->email);
+    login_end(c->app, c->email, http_request_remote_ip(c->req), true);
     c->user_id = l->user_id;
     snprintf(c->full_name, sizeof c->full_name, "%s", l->full_name);
     int64_t created = l->created_at;
@@ -404,6 +414,7 @@ static void login_verified(api_call_t *c, bool ok, const char *hash) {
 static void login_user_cb(void *ud, int status, const store_user_t *u) {
     api_call_t *c = ud;
     if (status != 0 && status != STORE_ENOTFOUND) {
+        login_end(c->app, c->email, http_request_remote_ip(c->req), true);
         api_error(c, 503, "Service unavailable");
         return;
     }
@@ -420,6 +431,7 @@ static void login_user_cb(void *ud, int status, const store_user_t *u) {
     if (!pw_submit(c, password, hash, login_verified)) {
         free(l);
         c->data = NULL;
+        login_end(c->app, c->email, http_request_remote_ip(c->req), true);
         api_error(c, 503, "Too many logins at once: try again");
     }
 }
@@ -431,13 +443,15 @@ static void do_login(api_call_t *c) {
         return;
     if (app_email_normalize(email, c->email) != 0)
         snprintf(c->email, sizeof c->email, "invalid");
-    if (login_blocked(c->app, c->email, http_request_remote_ip(c->req))) {
+    if (!login_begin(c->app, c->email, http_request_remote_ip(c->req))) {
         http_response_header(c->req, "Retry-After", "900");
         api_error(c, 429, "Too many failed logins: try again later");
         return;
     }
-    if (store_user_by_email(c->app->store, c->email, login_user_cb, c) != 0)
+    if (store_user_by_email(c->app->store, c->email, login_user_cb, c) != 0) {
+        login_end(c->app, c->email, http_request_remote_ip(c->req), true);
         api_error(c, 503, "Service unavailable");
+    }
 }
 
 /* ---- refresh, logout ----------------------------------------------------------------------------- */
@@ -534,6 +548,29 @@ static void logout_done_cb(void *ud, int status) {
     api_status(c, 204);
 }
 
+/* Logout goes through a rotation: a token that was already rotated away is reuse (a stolen
+ * copy), which revokes its whole family; a current one is rotated and its fresh successor
+ * revoked at once, so the session ends either way. */
+static void logout_rotated_cb(void *ud, int status, const store_refresh_t *res) {
+    api_call_t *c = ud;
+    char *new_hash = c->data;
+    c->data = NULL;
+    if (status != 0) {
+        free(new_hash);
+        api_error(c, 503, "Service unavailable");
+        return;
+    }
+    if (res->status != STORE_TOKEN_OK) {
+        free(new_hash);
+        logout_done_cb(c, 0);
+        return;
+    }
+    int rc = store_refresh_revoke(c->app->store, new_hash, pl_wall_ms(), logout_done_cb, c);
+    free(new_hash);
+    if (rc != 0)
+        api_error(c, 503, "Service unavailable");
+}
+
 static void do_logout(api_call_t *c) {
     char tok[128];
     if (!cookie_token(c->req, tok, sizeof tok)) {
@@ -541,10 +578,21 @@ static void do_logout(api_call_t *c) {
         api_status(c, 204);
         return;
     }
-    char h[2 * crypto_hash_sha256_BYTES + 1];
-    hash_token(tok, h);
-    if (store_refresh_revoke(c->app->store, h, pl_wall_ms(), logout_done_cb, c) != 0)
+    char old_h[2 * crypto_hash_sha256_BYTES + 1];
+    char *new_h = pl_xmalloc(2 * crypto_hash_sha256_BYTES + 1);
+    char fresh[64];
+    pl_random_id(fresh, 32);
+    hash_token(tok, old_h);
+    hash_token(fresh, new_h);
+    sodium_memzero(fresh, sizeof fresh);
+    c->data = new_h;
+    int64_t now = pl_wall_ms();
+    if (store_refresh_rotate(c->app->store, old_h, new_h, now + REFRESH_TTL_MS, now,
+                             logout_rotated_cb, c) != 0) {
+        free(new_h);
+        c->data = NULL;
         api_error(c, 503, "Service unavailable");
+    }
 }
 
 static void do_logout_all(api_call_t *c) {

@@ -90,6 +90,19 @@ static bool is_hex_colour(const char *s) {
     return true;
 }
 
+/* An absolute http(s) URL with a host, no white space, control characters, quotes or angle
+ * brackets (it ends up in an <img src> of every visitor's widget). */
+static bool url_ok(const char *s) {
+    const char *rest = !strncmp(s, "https://", 8) ? s + 8 : !strncmp(s, "http://", 7) ? s + 7 : NULL;
+    if (!rest || !*rest || *rest == '/' || *rest == '?' || *rest == '#' || *rest == ':')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f || *p == '"' || *p == '\'' || *p == '<' || *p == '>' ||
+            *p == '\\')
+            return false;
+    return true;
+}
+
 /* Checks one widget setting. NULL when fine, else the message (written into msg). */
 static const char *check_setting(const char *key, json_t *v, char *msg, size_t n) {
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
@@ -121,11 +134,8 @@ static const char *check_setting(const char *key, json_t *v, char *msg, size_t n
     if (!strcmp(key, "companyLogoUrl")) {
         if (json_is_null(v))
             return NULL;
-        return s && chars <= 2048 &&
-                       (!strncmp(s, "https://", 8) || !strncmp(s, "http://", 7)) &&
-                       !strpbrk(s, " \"'<>\\")
-                   ? NULL
-                   : FAIL("companyLogoUrl: must be null or an http(s) URL");
+        return s && chars <= 2048 && url_ok(s) ? NULL
+                                                : FAIL("companyLogoUrl: must be null or an http(s) URL");
     }
     return FAIL("%s: unknown setting", key);
 #undef FAIL

@@ -63,6 +63,9 @@ test: bootstrap-test build asan
 	@echo "== integration tests (ASan+UBSan, leak checking on)"
 	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/parley PARLEY_BUILD=$(CURDIR)/$(ASAN_BUILD) PARLEY_SANITIZED=1 \
 	  node --test --test-concurrency=2 tests/integration/
+	@echo "== browser tests (headless Chromium)"
+	PARLEY_BIN=$(CURDIR)/$(BUILD)/parley PARLEY_WEB_ROOT=$(CURDIR)/$(BUILD)/web \
+	  node --test --test-concurrency=2 tests/e2e/
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(TEST_FUZZ_SECONDS),30)
 
 fuzz-build: bootstrap-test

@@ -21,7 +21,7 @@
  * At /engine.io/: a plain Engine.IO server that sends every message back as it came.
  *
  * Flags: --host (127.0.0.1), --port (3000; 0 = any free port), --ping-interval,
- * --ping-timeout, --connect-timeout (ms), --max-payload (bytes). Logs `event=http.listen ...
+ * --ping-timeout, --connect-timeout (ms), --max-payload (bytes), --max-connections. Logs `event=http.listen ...
  * port=N` when listening. SIGINT/SIGTERM stop gracefully; a second signal exits at once. */
 #include "core/id.h"
 #include "core/log.h"
@@ -282,6 +282,8 @@ int main(int argc, char **argv) {
     uint32_t port = 3000;
     sio_options_t so;
     sio_options_default(&so);
+    http_limits_t lim;
+    http_limits_default(&lim);
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok;
@@ -297,9 +299,12 @@ int main(int argc, char **argv) {
             ok = parse_u32(f, v, 3600000, &so.connect_timeout_ms);
         else if (!strcmp(f, "--max-payload"))
             ok = parse_u32(f, v, 100000000, &so.eio.max_payload);
+        else if (!strcmp(f, "--max-connections"))
+            ok = parse_u32(f, v, 1000000, &lim.max_connections);
         else {
             fprintf(stderr, "usage: echo [--host H] [--port N] [--ping-interval MS] "
-                            "[--ping-timeout MS] [--connect-timeout MS] [--max-payload BYTES]\n");
+                            "[--ping-timeout MS] [--connect-timeout MS] [--max-payload BYTES] "
+                            "[--max-connections N]\n");
             return 2;
         }
         if (!ok)
@@ -322,8 +327,6 @@ int main(int argc, char **argv) {
     e.router = http_router_new();
     http_router_add(e.router, NULL, "/socket.io/*", sio_server_handle, e.sio);
     http_router_add(e.router, NULL, "/engine.io/*", eio_server_handle, e.raw);
-    http_limits_t lim;
-    http_limits_default(&lim);
     e.http = http_server_new(e.loop, &lim, e.router);
     int rc = http_server_listen(e.http, host, port, false);
     if (rc) {

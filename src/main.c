@@ -158,8 +158,9 @@ static void print_project(const store_project_t *p, bool as_json) {
             json_array_append_new(doms, json_string(p->domains[i]));
         json_t *j = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)p->id, "name", p->name,
                               "whitelistedDomains", doms);
-        char *s = json_dumps(j, JSON_COMPACT);
-        printf("%s\n", s);
+        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (s)
+            printf("%s\n", s);
         free(s);
         json_decref(j);
         return;
@@ -390,6 +391,13 @@ static int cmd_agent(const pl_config_t *cfg, int argc, char **argv) {
     }
     char hash[crypto_pwhash_STRBYTES];
     if (is_create) {
+        size_t name_chars = 0;
+        for (const char *q = name ? name : ""; *q; q++)
+            name_chars += ((unsigned char)*q & 0xC0) != 0x80;
+        if (name && (name_chars < 1 || name_chars > 100)) {
+            fprintf(stderr, "parley: --name must be 1 to 100 characters\n");
+            return EXIT_USAGE;
+        }
         if (!project) {
             fprintf(stderr, "parley: agent create needs --project ID\n");
             return EXIT_USAGE;
@@ -450,7 +458,12 @@ static int cmd_agent(const pl_config_t *cfg, int argc, char **argv) {
             json_t *j = json_pack("{s:I, s:s, s:s, s:I, s:s}", "id", (json_int_t)u.user_id,
                                   "email", u.email, "fullName", u.full_name, "projectId",
                                   (json_int_t)project, "role", role);
-            char *t = json_dumps(j, JSON_COMPACT);
+            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            if (!t) {
+                json_decref(j);
+                fprintf(stderr, "parley: cannot print the account\n");
+                goto out;
+            }
             printf("%s\n", t);
             free(t);
             json_decref(j);

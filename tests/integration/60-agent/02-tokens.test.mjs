@@ -5,13 +5,19 @@
 // the newest fails too, another login's family does not); logout (204, the cookie cleared,
 // that token no longer refreshes, other sessions unaffected); logout-all (every access and
 // refresh token issued before it refused, a new login works at once, and an agent Socket.IO
-// connection with an old token is refused at its next connect with "Token revoked").
+// connection with an old token is refused at its next connect with "Token revoked"); logout
+// with a token already rotated away revokes its family; `parley agent revoke` refuses HTTP
+// tokens too; an expired refresh token is 401; the cookie is Secure behind an https public URL;
+// the database holds only hashes of refresh tokens and passwords.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   setup, teardown, t, sleep, api, ok, assertApiError, assertRefreshCookie, assertAccessToken,
   login, register, refreshWith, jwtSecret, signJwt, decodeJwt, openSocket, agentSocket, joinRoom,
-  newEmail, REFRESH_COOKIE,
+  newEmail, revokeAgent, sql, REFRESH_COOKIE,
 } from './helpers.mjs';
 
 let ctx;
@@ -164,6 +170,16 @@ test('logout: 204, the cookie cleared, that token no longer refreshes; other ses
   assert.equal(ok(await api(ctx, 'GET', '/user/me', { token: other.accessToken })).id, s.user.id);
 });
 
+test('logout with a refresh token already rotated away: the family is revoked (a stolen old token ends the session)', { timeout: t(30000) }, async () => {
+  const s = await login(ctx, ctx.agents[0].email);
+  const a = await refreshWith(ctx, s.refresh);
+  ok(a);
+  const r2 = a.refreshCookie.value;
+  const out = await api(ctx, 'POST', '/auth/logout', { refresh: s.refresh });
+  assert.ok(out.status === 204 || out.status === 401, `logout with a used token: ${out.status} ${out.text}`);
+  assertApiError(await refreshWith(ctx, r2), 401);
+});
+
 test('logout-all: every access and refresh token issued before it is refused; a new login works at once', { timeout: t(60000) }, async () => {
   const s = await register(ctx, { email: newEmail('all'), fullName: 'Everywhere' });
   const s2 = await login(ctx, s.user.email, s.password);
@@ -215,4 +231,68 @@ test('logout-all: an open agent socket\'s token is refused at its next connect (
   const ok2 = await agentSocket(ctx, fresh.accessToken, [], 'agent after a new login');
   await joinRoom(ok2, 1);
   ok2.close();
+});
+
+test('`parley agent revoke` refuses the HTTP-issued access tokens too', { timeout: t(60000) }, async () => {
+  const email = ctx.agents[1].email;
+  const s = await login(ctx, email);
+  await expectUserOk(s.accessToken, ctx.agents[1].id);
+  await revokeAgent(ctx.dataDir, email);
+  assertApiError(await api(ctx, 'GET', '/user/me', { token: s.accessToken }), 401);
+  assertApiError(await api(ctx, 'GET', '/projects', { token: s.accessToken }), 401);
+  await sleep(5);
+  const again = await login(ctx, email);
+  await expectUserOk(again.accessToken, ctx.agents[1].id);
+});
+
+test('an expired refresh token is 401', { timeout: t(30000) }, async () => {
+  const s = await register(ctx, { email: newEmail('expiry'), fullName: 'Expiry' });
+  await sql(ctx.dataDir, `update refresh_tokens set expires_at = 1 where user_id = ${Number(s.user.id)}`);
+  assertApiError(await refreshWith(ctx, s.refresh), 401);
+  // a new login gets a new, working one
+  const l = await login(ctx, s.user.email, s.password);
+  ok(await refreshWith(ctx, l.refresh));
+});
+
+test('the refresh cookie is Secure when PARLEY_PUBLIC_URL is https', { timeout: t(60000) }, async () => {
+  const c2 = await setup({ projects: [{ name: 'Secure' }], env: { PARLEY_PUBLIC_URL: 'https://chat.example.test' } });
+  try {
+    const r = await api(c2, 'POST', '/auth/register', { body: { email: newEmail('secure'), password: 'long enough pw', fullName: 'Secure' } });
+    ok(r, 201);
+    const c = r.refreshCookie;
+    assert.ok(c, 'a refresh cookie');
+    assert.equal(c.attrs.secure, true, `Secure: ${c.raw}`);
+    assert.equal(c.attrs.httponly, true, `HttpOnly: ${c.raw}`);
+    assert.equal(String(c.attrs.samesite).toLowerCase(), 'strict');
+    assert.equal(c.attrs.path, '/api/v1/auth');
+    const again = await refreshWith(c2, c.value);
+    ok(again);
+    assert.equal(again.refreshCookie.attrs.secure, true, `Secure after rotation: ${again.refreshCookie.raw}`);
+  } finally {
+    await teardown(c2, { all: false });
+  }
+});
+
+test('the database holds only the SHA-256 of refresh tokens and an Argon2id hash of passwords', { timeout: t(30000) }, async () => {
+  const password = `plain-${crypto.randomBytes(6).toString('hex')}`;
+  const s = await register(ctx, { email: newEmail('stored'), password, fullName: 'Stored' });
+  ok(await refreshWith(ctx, s.refresh)); // s.refresh is now a used token
+  const l = await login(ctx, s.user.email, password);
+  const rows = await sql(ctx.dataDir, `select * from refresh_tokens where user_id = ${Number(s.user.id)}`);
+  assert.ok(rows.length >= 2, `refresh tokens stored: ${JSON.stringify(rows)}`);
+  for (const tok of [s.refresh, l.refresh]) {
+    const d = crypto.createHash('sha256').update(tok).digest();
+    const forms = [d.toString('hex'), d.toString('base64'), d.toString('base64url')];
+    assert.ok(rows.some((row) => forms.includes(row.token_hash)), `the SHA-256 of ${tok} is stored`);
+  }
+  const [u] = await sql(ctx.dataDir, `select password_hash from users where id = ${Number(s.user.id)}`);
+  assert.match(u.password_hash, /^\$argon2id\$/, 'an Argon2id hash');
+  // neither the refresh tokens nor the password appear anywhere in the database files
+  const files = fs.readdirSync(ctx.dataDir).filter((f) => f.startsWith('parley.db'));
+  for (const f of files) {
+    const bytes = fs.readFileSync(path.join(ctx.dataDir, f));
+    for (const secret of [s.refresh, l.refresh, password]) {
+      assert.equal(bytes.indexOf(Buffer.from(secret)), -1, `${f} holds ${secret} in the clear`);
+    }
+  }
 });

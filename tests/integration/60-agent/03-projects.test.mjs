@@ -4,14 +4,15 @@
 // Socket.IO Origin check following a PATCH at once, widget settings (every field's range, the
 // limits accepted, unknown fields refused, a refused PATCH changes nothing) reflected by the
 // public settings endpoint, members and roles (a second agent made with the CLI: it sees the
-// project with role "agent" and may not change it), and 403 / 404 for non-members, unknown
-// projects and ids that are not positive integers.
+// project with role "agent" and may not change it; a long multi-byte name printed and listed
+// whole; a name over the limit refused or kept whole, never a crash), 403 / 404 for non-members, unknown projects and ids that are not positive integers,
+// and historyVisibility PATCHed over HTTP taking effect for the widget's next identify.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   setup, teardown, t, sleep, api, ok, assertApiError, assertFieldError, assertProject, register,
   login, runCli, connectVisitor, openSocket, visitorOptions, newEmail, NOT_MEMBER, NOT_MANAGER,
-  NOT_IDS, ORIGIN, WIDGET_SETTING_KEYS,
+  NOT_IDS, ORIGIN, WIDGET_SETTING_KEYS, visitor, sendOk, newUid,
 } from './helpers.mjs';
 
 let ctx;
@@ -203,6 +204,37 @@ test('members: roles of the manager and a CLI-made agent; the agent sees the pro
   assertProject(ok(await api(ctx, 'PATCH', `/projects/${p.id}`, { token: m2.session.accessToken, body: { name: 'Team 2' } })), { name: 'Team 2', role: 'manager' });
 });
 
+test('a CLI-made agent with a 100-character multi-byte name: the CLI prints it and the members list has it exactly', { timeout: t(60000) }, async () => {
+  const p = await create({ name: 'Long names' });
+  for (const name of ['\u00d6'.repeat(60) + '\u{1F600}'.repeat(40), '\u{1F600}'.repeat(100), 'a'.repeat(99) + '\u00d6']) {
+    const email = newEmail('longname');
+    const r = await runCli(['agent', 'create', '--email', email, '--password', 'long enough pw', '--project', String(p.id), '--name', name, '--json'], { dataDir: ctx.dataDir });
+    assert.equal(r.code, 0, `agent create --name <${Buffer.byteLength(name)} bytes>: exit ${r.code} signal ${r.signal}\n${r.stderr}`);
+    const a = JSON.parse(r.stdout.trim().split('\n').pop());
+    assert.equal(a.fullName, name, 'the CLI prints the whole name');
+    const m = ok(await api(ctx, 'GET', `/projects/${p.id}/members`, { token: mgr.accessToken }));
+    assert.equal(m.find((x) => x.email === email)?.fullName, name, 'the members list has the whole name');
+    assert.equal((await login(ctx, email, 'long enough pw')).user.fullName, name);
+  }
+});
+
+test('a CLI name over 100 characters: refused, or kept whole, never a crash or a cut character', { timeout: t(60000) }, async () => {
+  const p = await create({ name: 'Too long names' });
+  for (const name of ['\u{1F600}'.repeat(101), '\u{1F600}'.repeat(300), '\u00d6'.repeat(1000) + 'x', 'a'.repeat(600) + '\u00d6']) {
+    const email = newEmail('toolong');
+    const r = await runCli(['agent', 'create', '--email', email, '--password', 'long enough pw', '--project', String(p.id), '--name', name, '--json'], { dataDir: ctx.dataDir });
+    const what = `agent create --name <${[...name].length} characters, ${Buffer.byteLength(name)} bytes>`;
+    assert.equal(r.signal, null, `${what}: killed by ${r.signal}\n${r.stderr}`);
+    if (r.code === 0) {
+      assert.equal(JSON.parse(r.stdout.trim().split('\n').pop()).fullName, name, `${what}: accepted, so printed whole`);
+      assert.equal((await login(ctx, email, 'long enough pw')).user.fullName, name, `${what}: accepted, so stored whole`);
+    } else {
+      assert.match(r.stderr, /name/i, `${what}: the refusal names the option: ${r.stderr}`);
+      assertApiError(await api(ctx, 'POST', '/auth/login', { body: { email, password: 'long enough pw' } }), 401);
+    }
+  }
+});
+
 // ---- whitelistedDomains and the Socket.IO Origin check -----------------------------------
 
 async function visitorConnects(pid, origin) {
@@ -270,7 +302,10 @@ const BAD = {
   autoOpenDelay: [-1, 601, 1.5, '10', null, true, 1e20],
   historyVisibility: ['always', '', 'FOREVER', null, 1],
   companyLogoUrl: ['javascript:alert(1)', 'ftp://cdn.example.com/logo.png', 'data:image/png;base64,AAAA', '//cdn.example.com/logo.png',
-    'cdn.example.com/logo.png', '', url2048('https') + 'x', 5, true, {}],
+    'cdn.example.com/logo.png', '', url2048('https') + 'x', 5, true, {}, 'HTTPS://cdn.example.com/logo.png',
+    // not URLs: no host, control characters, characters a URL never holds
+    'https://', 'http://', 'https://cdn.example.com/a\nb.png', 'https://cdn.example.com/\t.png', 'https://cdn.example.com/\u0001.png',
+    'https://cdn.example.com/\u007f.png', 'https://cdn.example.com/"onerror="alert(1)', 'https://cdn.example.com/<x>'],
 };
 
 test('widget settings: every field\'s values and limits accepted and stored', { timeout: t(60000) }, async () => {
@@ -288,13 +323,24 @@ test('widget settings: 400 naming the field for every value out of range and eve
   const p = await create({ name: 'Widget validation', whitelistedDomains: ['localhost'] });
   const path = `/projects/${p.id}/widget-settings`;
   const before = ok(await api(ctx, 'GET', `/projects/${p.id}`, { token: mgr.accessToken })).widgetSettings;
+  // every row is tried; the failures are reported together
+  const failures = [];
   for (const [field, values] of Object.entries(BAD)) {
     for (const v of values) {
-      assertFieldError(await api(ctx, 'PATCH', path, { token: mgr.accessToken, body: { [field]: v } }), field, `${field} = ${JSON.stringify(v).slice(0, 60)}`);
-      // with a valid field next to it: the whole PATCH is refused
-      assertFieldError(await api(ctx, 'PATCH', path, { token: mgr.accessToken, body: { theme: 'dark', [field]: v } }), field, `${field} = ${JSON.stringify(v).slice(0, 60)} with a valid theme`);
+      const what = `${field} = ${JSON.stringify(v).slice(0, 60)}`;
+      for (const [body, how] of [[{ [field]: v }, ''], [{ theme: 'dark', [field]: v }, ' (with a valid theme: the whole PATCH is refused)']]) {
+        const r = await api(ctx, 'PATCH', path, { token: mgr.accessToken, body });
+        try {
+          assertFieldError(r, field, what + how);
+        } catch (e) {
+          failures.push(`${what}${how} → ${r.status}`);
+          // undo what an accepted value changed, for the rows after it
+          ok(await api(ctx, 'PATCH', path, { token: mgr.accessToken, body: before }));
+        }
+      }
     }
   }
+  assert.deepEqual(failures, [], `values out of range that were not refused with a 400 naming the field:\n${failures.join('\n')}`);
   for (const unknown of ['color', 'Theme', '__proto__', 'constructor', 'toString', 'widgetSettings', '']) {
     const raw = `{${JSON.stringify(unknown)}:"dark"}`;
     const r = await api(ctx, 'PATCH', path, { token: mgr.accessToken, raw, contentType: 'application/json' });
@@ -334,4 +380,20 @@ test('GET /public/projects/:id/settings reflects the PATCHed settings; unrelated
   const other = await create({ name: 'Defaults', whitelistedDomains: ['localhost'] });
   const d = ok(await api(ctx, 'GET', `/public/projects/${other.id}/settings`, { headers: { Origin: ORIGIN } }));
   assert.deepEqual(d, defaults);
+});
+
+test('historyVisibility PATCHed over HTTP takes effect for the next identify', { timeout: t(60000) }, async () => {
+  const p = await create({ name: 'History', whitelistedDomains: ['localhost'] });
+  const uid = newUid();
+  const v = await visitor(ctx, { projectId: p.id, uid });
+  const fm = await sendOk(v, 'remember me');
+  v.close();
+  ok(await api(ctx, 'PATCH', `/projects/${p.id}/inbox/conversations/${fm.conversationId}`, { token: mgr.accessToken, body: { status: 'solved' } }));
+  const a = await visitor(ctx, { projectId: p.id, uid, label: 'limit_to_active' });
+  assert.deepEqual(a.history, [], 'limit_to_active (the default): a solved conversation is not shown');
+  a.close();
+  ok(await api(ctx, 'PATCH', `/projects/${p.id}/widget-settings`, { token: mgr.accessToken, body: { historyVisibility: 'forever' } }));
+  const b = await visitor(ctx, { projectId: p.id, uid, label: 'forever' });
+  assert.deepEqual(b.history.map((m) => m.id), [fm.id], 'forever: the solved conversation is shown');
+  b.close();
 });

@@ -6,16 +6,20 @@
 // the field); pagination of the list (status filter, page / limit, newest activity first) and of
 // the messages (before / limit cursor, oldest first, hasMore); assignment (to the caller, to
 // another member, 400 "userId: not a member" otherwise, unassign); DELETE (204,
-// `conversationDeleted`, 404 afterwards on every route); the visitor endpoint with isOnline
-// following the visitor's socket.
+// `conversationDeleted`, 404 afterwards on every route, the history gone); the visitor endpoint
+// with isOnline following the visitor's sockets; a 100-character multi-byte agent name in typing;
+// the conversation's metadata.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   setup, teardown, t, sleep, waitUntil, api, ok, assertApiError, assertFieldError, assertConversation,
   assertVisitor, assertAgentMessage, assertWidgetMessage, loginAll, agentSocket, visitor, identify,
   connectVisitor, sendOk, newUid, getConversation, listInbox, listMessages, reply, convPath,
-  inboxPath,
+  inboxPath, register, runCli,
 } from './helpers.mjs';
+
+// A full name at the limit, 100 characters in 280 bytes of UTF-8.
+const LONG_NAME = '\u00d6'.repeat(60) + '\u{1F600}'.repeat(40);
 
 let ctx;
 let room; // agent 0's socket, in the rooms of projects 1 and 3
@@ -36,6 +40,12 @@ before(async () => {
   });
   await loginAll(ctx);
   room = await agentSocket(ctx, ctx.sessions[0].accessToken, [1], 'alice (room 1)');
+  // ctx.sessions[4]: an agent of project 1 with a long multi-byte name, registered over HTTP and
+  // made a member with the CLI (without --json: 03-projects covers the CLI's JSON output)
+  const long = await register(ctx, { email: 'long@inbox.test', fullName: LONG_NAME });
+  const r = await runCli(['agent', 'create', '--email', 'long@inbox.test', '--password', long.password, '--project', '1'], { dataDir: ctx.dataDir });
+  assert.equal(r.code, 0, `agent create (membership): ${r.stderr}`);
+  ctx.sessions.push(long);
 });
 after(() => teardown(ctx));
 
@@ -87,6 +97,7 @@ test('full loop: visitor sends, agent lists and replies over HTTP, both tabs and
   }
   assert.deepEqual(await room.next('newMessage', { pred: byId(r.id) }), r, 'the room gets the reply as a Message');
   assert.deepEqual((await listMessages(ctx, tok(1), 1, cid)).data, [nm, r]);
+  assert.equal((await getConversation(ctx, tok(0), 1, cid)).unreadCount, 1, 'an agent\'s reply is not unread for the agents');
 
   // typing reaches both tabs with the agent's full name
   ok(await api(ctx, 'POST', convPath(1, cid, '/typing'), { token: tok(0), body: { isTyping: true } }), 204);
@@ -129,6 +140,21 @@ test('full loop: visitor sends, agent lists and replies over HTTP, both tabs and
   tabC.close();
 });
 
+test('typing: a 100-character multi-byte agent name reaches the visitor whole', { timeout: t(30000) }, async () => {
+  const long = ctx.sessions[4];
+  assert.equal(long.user.fullName, LONG_NAME);
+  assert.equal(ok(await api(ctx, 'GET', '/user/me', { token: long.accessToken })).fullName, LONG_NAME);
+  const { v, cid } = await visitorWithConversation('long names');
+  for (const isTyping of [true, false]) {
+    ok(await api(ctx, 'POST', convPath(1, cid, '/typing'), { token: long.accessToken, body: { isTyping } }), 204);
+    assert.deepEqual(await v.next('agentIsTyping'), { agentName: LONG_NAME, isTyping });
+  }
+  const r = await reply(ctx, long.accessToken, 1, cid, 'a reply from the long name');
+  assert.equal(r.userId, long.user.id);
+  assert.equal((await v.next('agentReplied', { pred: byId(r.id) })).content, 'a reply from the long name');
+  v.close();
+});
+
 test('typing: agentName is the project\'s agentDisplayName once it is set', { timeout: t(30000) }, async () => {
   const { v, cid } = await visitorWithConversation('typing names');
   ok(await api(ctx, 'PATCH', '/projects/1/widget-settings', { token: tok(0), body: { agentDisplayName: 'Helpdesk' } }));
@@ -141,6 +167,15 @@ test('typing: agentName is the project\'s agentDisplayName once it is set', { ti
   await other.none('agentIsTyping', { why: '(another visitor)' });
   v.close();
   other.close();
+});
+
+test('the conversation\'s metadata is the first message\'s sessionMetadata, returned exactly', { timeout: t(30000) }, async () => {
+  const v = await visitor(ctx);
+  const meta = { plan: 'pro', cart: [{ sku: 'A-1', qty: 2 }], note: '<b>"quoted"</b> \u{1F6D2}', nested: { ok: true, n: null } };
+  const fm = await sendOk(v, 'with metadata', { sessionMetadata: meta });
+  const c = await getConversation(ctx, tok(0), 1, fm.conversationId);
+  assert.deepEqual(c.metadata, meta);
+  v.close();
 });
 
 test('inbox bodies and queries: 400 naming the field; nothing stored or sent', { timeout: t(60000) }, async () => {
@@ -176,7 +211,7 @@ test('inbox bodies and queries: 400 naming the field; nothing stored or sent', {
 
   const list = (q) => api(ctx, 'GET', `${inboxPath(1, '/conversations')}?${q}`, { token: tok(0) });
   for (const q of ['status=closed', 'status=open,closed', 'status=OPEN', "status=open'%20OR%201=1--"]) assertFieldError(await list(q), 'status', q);
-  for (const q of ['page=0', 'page=-1', 'page=abc', 'page=1.5']) assertFieldError(await list(q), 'page', q);
+  for (const q of ['page=0', 'page=-1', 'page=abc', 'page=1.5', 'page=99999999999999999999']) assertFieldError(await list(q), 'page', q);
   for (const q of ['limit=0', 'limit=101', 'limit=abc', 'limit=-5', 'limit=2.5']) assertFieldError(await list(q), 'limit', q);
   const msgs = (q) => api(ctx, 'GET', `${convPath(1, cid, '/messages')}?${q}`, { token: tok(0) });
   for (const q of ['limit=0', 'limit=101', 'limit=x']) assertFieldError(await msgs(q), 'limit', q);
@@ -318,6 +353,10 @@ test('DELETE a conversation: 204, conversationDeleted to the room, 404 on every 
   assert.ok(!listed.data.some((c) => c.id === cid), 'no longer listed');
   await v.none('agentReplied', { why: '(the reply to a deleted conversation was refused)' });
   await v.none('agentIsTyping', { why: '(typing to a deleted conversation was refused)' });
+  // a new tab of the visitor no longer sees the deleted conversation's messages
+  const tab = await visitor(ctx, { uid: v.uid, label: 'new tab after delete' });
+  assert.deepEqual(tab.history, [], 'the history of a deleted conversation is gone');
+  tab.close();
   // the visitor's next message starts a new conversation
   const next = await sendOk(v, 'hello again');
   assert.notEqual(next.conversationId, cid);
@@ -334,9 +373,15 @@ test('GET /inbox/visitors/:id: isOnline true while the socket is connected, fals
   v.close();
   await waitUntil(async () => ok(await api(ctx, 'GET', path, { token: tok(1) })).isOnline === false, { timeoutMs: t(8000), label: 'visitor offline' });
   assert.equal((await getConversation(ctx, tok(0), 1, cid)).visitor.isOnline, false, 'the conversation\'s visitor is offline too');
-  // and online again on a new socket
-  const back = await visitor(ctx, { uid: v.uid });
+  // and online again on a new socket; with two tabs, online until the last one closes
+  const back = await visitor(ctx, { uid: v.uid, label: 'back, tab 1' });
+  const tab2 = await visitor(ctx, { uid: v.uid, label: 'back, tab 2' });
   assertVisitor(ok(await api(ctx, 'GET', path, { token: tok(0) })), { id: vid, uid: v.uid, isOnline: true });
   back.close();
+  await sleep(t(300));
+  assert.equal(ok(await api(ctx, 'GET', path, { token: tok(0) })).isOnline, true, 'still online: tab 2 is open');
+  assert.equal((await getConversation(ctx, tok(0), 1, cid)).visitor.isOnline, true);
+  tab2.close();
+  await waitUntil(async () => ok(await api(ctx, 'GET', path, { token: tok(1) })).isOnline === false, { timeoutMs: t(8000), label: 'visitor offline after the last tab' });
   for (const id of ['999999', ...['abc', '0', '-1', '1.5']]) assertApiError(await api(ctx, 'GET', inboxPath(1, `/visitors/${id}`), { token: tok(0) }), 404);
 });

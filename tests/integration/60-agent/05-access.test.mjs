@@ -162,4 +162,9 @@ test('the member\'s own requests on the same routes succeed', { timeout: t(60000
   }
   assert.equal((await A.v.next('agentReplied')).content, 'injected reply');
   assert.deepEqual(await A.sock.next('conversationDeleted', { pred: (p) => p?.conversationId === A.cid }), { conversationId: A.cid });
+  // project 2's room and visitor heard nothing of it
+  const ofA = (p) => p?.conversationId === A.cid || p?.id === A.cid;
+  for (const ev of ['newMessage', 'conversationUpdated', 'conversationDeleted']) await B.sock.none(ev, { pred: ofA, ms: 50, why: '(project 1\'s events)' });
+  await B.v.none('agentReplied', { ms: 50, why: '(project 1\'s reply)' });
+  await B.v.none('agentIsTyping', { ms: 50, why: '(project 1\'s typing)' });
 });

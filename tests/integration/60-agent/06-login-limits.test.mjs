@@ -1,7 +1,8 @@
 // Failed-login limits (docs/http-api.md "Accounts"): 5 failures per account in 15 minutes,
 // then 429 "Too many failed logins: try again later" for every further attempt on that account,
 // the right password included, for known and unknown e-mails alike; a successful login clears
-// the account's counter; 20 failures from one client address, then 429 whatever the e-mail.
+// the account's counter; 20 failures from one client address, then 429 whatever the e-mail
+// (X-Forwarded-For and similar headers do not change the address).
 // Each test runs its own server (the per-address counter would otherwise be shared).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,8 +70,13 @@ test('a successful login clears the account\'s counter', { timeout: t(90000) }, 
 
 test('per address: 20 failures on different accounts, then 429 for every e-mail', { timeout: t(120000) }, async () => {
   await withServer(async (ctx) => {
-    for (let i = 1; i <= 20; i++) assertApiError(await attempt(ctx, newEmail(`spray${i}`), 'spray password'), 401, BAD_LOGIN);
-    assertApiError(await attempt(ctx, newEmail('spray21'), 'spray password'), 429, TOO_MANY_LOGINS);
+    // X-Forwarded-For and friends are the client's word, not its address: they change nothing
+    const spoof = (i) => ({ 'X-Forwarded-For': `203.0.113.${i}`, 'X-Real-IP': `198.51.100.${i}`, Forwarded: `for=192.0.2.${i}` });
+    for (let i = 1; i <= 20; i++) {
+      const r = await api(ctx, 'POST', '/auth/login', { body: { email: newEmail(`spray${i}`), password: 'spray password' }, headers: spoof(i) });
+      assertApiError(r, 401, BAD_LOGIN);
+    }
+    assertApiError(await api(ctx, 'POST', '/auth/login', { body: { email: newEmail('spray21'), password: 'spray password' }, headers: spoof(21) }), 429, TOO_MANY_LOGINS);
     assertApiError(await attempt(ctx, ctx.agents[0].email, 'wrong'), 429, TOO_MANY_LOGINS);
     const r = await attempt(ctx, ctx.agents[1].email, ctx.agents[1].password);
     assertApiError(r, 429, TOO_MANY_LOGINS);

@@ -22,7 +22,7 @@ before(async () => {
 });
 after(() => teardown(ctx));
 
-test('10 concurrent logins do not delay a visitor\'s acks or /health by more than 1 s', { timeout: t(120000) }, async () => {
+test('10 concurrent logins do not delay a visitor\'s acks or /health by more than 1 s', { timeout: t(120000) }, async (tc) => {
   const bound = t(1000);
   const first = await login(ctx, ctx.agents[0].email);
   const room = await agentSocket(ctx, first.accessToken, [1], 'room');
@@ -70,6 +70,7 @@ test('10 concurrent logins do not delay a visitor\'s acks or /health by more tha
   const worstHealth = Math.max(...health);
   const summary = `${2 * N} logins took ${loginMs.toFixed(0)} ms (each ${Math.min(...times).toFixed(0)}-${Math.max(...times).toFixed(0)} ms); `
     + `${during.length} acks during them, worst ack ${worstAck.toFixed(0)} ms; ${health.length} /health, worst ${worstHealth.toFixed(0)} ms`;
+  tc.diagnostic(summary);
   assert.ok(during.length >= 3, `the visitor exchanged messages while the logins ran: ${summary}`);
   assert.ok(worstAck <= bound, `no ack waited more than ${bound} ms: ${summary}`);
   assert.ok(worstHealth <= bound, `no /health answer waited more than ${bound} ms: ${summary}`);

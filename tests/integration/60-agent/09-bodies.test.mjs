@@ -2,7 +2,8 @@
 // JSON bodies up to 1 MiB, else 413): 415 for text/plain, form encoding, a look-alike media type
 // or no Content-Type; 400 for JSON that does not parse, an empty body or a body that is not an
 // object; 413 for a body over 1 MiB; `application/json; charset=utf-8` and any letter case of
-// the media type accepted. Nothing is changed by a refused body.
+// the media type accepted; hostile JSON shapes (deep nesting, many keys, huge numbers) answered
+// 400 promptly. Nothing is changed by a refused body.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -94,6 +95,35 @@ test('application/json with parameters and in any letter case is accepted', { ti
     const reg = await api(ctx, 'POST', '/auth/register', { raw: JSON.stringify({ email: newEmail('ct'), password: 'long enough pw', fullName: 'CT' }), contentType });
     ok(reg, 201);
   }
+});
+
+test('hostile JSON shapes within the size limit: a prompt 400, and the server carries on', { timeout: t(120000) }, async () => {
+  const deepArr = '['.repeat(200000) + ']'.repeat(200000);
+  const deepObj = '{"a":'.repeat(100000) + '1' + '}'.repeat(100000);
+  const manyKeys = `{${Array.from({ length: 40000 }, (_, i) => `"k${i}":0`).join(',')}}`;
+  const bodies = [
+    ['deeply nested arrays', deepArr],
+    ['deeply nested objects', deepObj],
+    ['text nested 40 deep', `{"text":${'['.repeat(40)}"x"${']'.repeat(40)}}`],
+    ['40000 unknown keys', manyKeys],
+    ['a number beyond 2^53', '{"text":"x","n":123456789012345678901234567890}'],
+    ['a huge exponent', '{"isTyping":1e999999}'],
+    ['an unterminated string', `{"text":"${'z'.repeat(500000)}`],
+    ['a million-digit number', `{"text":${'9'.repeat(1000000)}}`],
+  ];
+  for (const [what, raw] of bodies) {
+    for (const [method, path] of [['POST', convPath(1, cid, '/messages')], ['PATCH', '/projects/1/widget-settings'], ['POST', convPath(1, cid, '/typing')]]) {
+      const started = performance.now();
+      const r = await api(ctx, method, path, { token: tok(), raw, contentType: 'application/json', timeoutMs: t(10000) });
+      const ms = performance.now() - started;
+      assertApiError(r, 400);
+      assert.ok(ms < t(3000), `${what} on ${path}: answered in ${ms.toFixed(0)} ms`);
+    }
+  }
+  await v.none('agentReplied', { why: '(hostile bodies)' });
+  await v.none('agentIsTyping', { ms: 50, why: '(hostile bodies)' });
+  // still serving
+  assert.equal(ok(await api(ctx, 'POST', convPath(1, cid, '/messages'), { token: tok(), body: { text: 'after the storm' } }), 201).content, 'after the storm');
 });
 
 test('requests without a body need no Content-Type (GET, DELETE, logout, logout-all, refresh)', { timeout: t(60000) }, async () => {

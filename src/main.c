@@ -277,8 +277,11 @@ static int cmd_project(const pl_config_t *cfg, int argc, char **argv) {
             goto out;
         }
     }
-    if (is_create && (!name || !name[0] || strlen(name) > 200)) {
-        fprintf(stderr, "parley: project create needs --name (1 to 200 characters)\n");
+    size_t name_chars = 0;
+    for (const char *q = name ? name : ""; *q; q++)
+        name_chars += ((unsigned char)*q & 0xC0) != 0x80;
+    if (is_create && (name_chars < 1 || name_chars > 100)) {
+        fprintf(stderr, "parley: project create needs --name (1 to 100 characters)\n");
         goto out;
     }
     uv_loop_t loop;

@@ -59,6 +59,12 @@ struct presence {
 
 /* The in-process backend: hash tables in this process, entries expire after ttl_s. */
 presence_t *presence_memory_new(uv_loop_t *loop, uint32_t ttl_s);
+/* The Redis backend (presence_redis.c): url redis://host[:port][/db], node_id NULL for a random
+ * one, on_offline (may be NULL) told of each visitor a dead node's sockets left offline. */
+presence_t *presence_redis_new(uv_loop_t *loop, const char *url, uint32_t ttl_s,
+                               const char *node_id,
+                               void (*on_offline)(void *ud, int64_t project, const char *uid),
+                               void *ud);
 
 /* Records socket_id as a live socket of the visitor and points `session:visitor:<uid>` at it
  * (TTL renewed). */

@@ -61,6 +61,11 @@ struct queue {
 
 /* The in-process backend. opts may be NULL for the defaults. */
 queue_t *queue_memory_new(uv_loop_t *loop, const queue_options_t *opts);
+/* The Redis Streams backend (queue_redis.c): url redis://host[:port][/db], stream NULL for
+ * QUEUE_NAME, opts NULL for defaults, visibility_ms 0 for 30 s (idle time before a pending job
+ * may be claimed by another consumer). NULL on a malformed URL or stream name. */
+queue_t *queue_redis_new(uv_loop_t *loop, const char *url, const char *stream,
+                         const queue_options_t *opts, uint32_t visibility_ms);
 
 /* Appends a job (data is copied). cb (may be NULL) fires once it is accepted. Returns 0,
  * PL_EUNAVAIL (queue full or closing) or PL_ENOMEM. */

@@ -66,7 +66,7 @@ test: bootstrap-test build asan
 	@echo "== browser tests (headless Chromium)"
 	PARLEY_BIN=$(CURDIR)/$(BUILD)/parley PARLEY_WEB_ROOT=$(CURDIR)/$(BUILD)/web \
 	  node --test --test-concurrency=2 tests/e2e/
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(TEST_FUZZ_SECONDS),30)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(TEST_FUZZ_SECONDS),20)
 
 fuzz-build: bootstrap-test
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || cmake -S . -B $(FUZZ_BUILD) -G Ninja \

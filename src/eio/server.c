@@ -566,7 +566,7 @@ static void probe_message(eio_socket_t *s, const eio_packet_t *p) {
             poll_answer(s, req, s->q_head ? NULL : "6");
         return;
     }
-    if (p->type == EIO_UPGRADE && s->state == S_OPEN) {
+    if (p->type == EIO_UPGRADE && (s->state == S_OPEN || s->state == S_CLOSING)) {
         pl_log_debug("eio.upgraded", "sid=%s", s->sid);
         http_request_t *req = poll_take(s);
         if (req)
@@ -583,12 +583,15 @@ static void probe_message(eio_socket_t *s, const eio_packet_t *p) {
         s->q_bytes = 0;
         while (q) {
             out_pkt_t *next = q->next;
-            if (s->state == S_OPEN && s->ws)
+            if (s->state != S_CLOSED && s->ws)
                 (void)ws_write(s, q->buf, q->binary);
             pl_rcbuf_unref(q->buf);
             free(q);
             q = next;
         }
+        /* A close requested during the upgrade: its packet just went out with the queue. */
+        if (s->state == S_CLOSING)
+            session_close(s, "server close");
         return;
     }
     (void)srv;
@@ -973,6 +976,22 @@ void eio_socket_close(eio_socket_t *s) {
     if (s->state != S_OPEN)
         return;
     s_ref(s);
+    if (s->transport == TR_POLLING && s->probe && s->probed && !s->poll) {
+        /* Mid-upgrade: the client answered its probe, paused polling and is about to send "5"
+         * on the new WebSocket. What is queued (a CONNECT_ERROR, say) and the close packet go
+         * out there once it does; cancelling the upgrade instead would leave the client paused
+         * with neither transport until its ping timeout. */
+        if (session_send_text(s, "1", 1) == 0 && s->state == S_OPEN) {
+            s->state = S_CLOSING;
+            s->ping_at = s->pong_due = 0;
+            s->close_due = uv_now(s->srv->loop) + s->srv->opts.ping_timeout_ms;
+            session_arm(s);
+        } else if (s->state != S_CLOSED) {
+            session_close(s, "server close");
+        }
+        s_unref(s);
+        return;
+    }
     upgrade_cancel(s);
     bool held = s->poll != NULL; /* then the send below answers the held GET at once */
     if (s->transport == TR_WEBSOCKET && s->ws) {

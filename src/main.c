@@ -542,6 +542,7 @@ typedef struct {
     uv_loop_t *loop;
     pl_config_t *cfg;
     store_t *store;
+    char demo_agent[400];   /* "email password" of the demo agent, "" if none */
     http_server_t *http;
     http_router_t *router;
     http_static_t *web;
@@ -636,6 +637,61 @@ static void sync_list_cb(void *ud, int status, const store_project_t *ps, size_t
 
 /* Creates the demo project on an empty store (--demo), and finds the project id to print. Runs
  * before the loop serves anything, so waiting here blocks nobody. */
+static void demo_user_cb(void *ud, int status, const store_user_t *u) {
+    sync_ctx_t *c = ud;
+    c->status = status;
+    c->id = status == 0 ? u->id : 0;
+}
+
+static void demo_done_cb(void *ud, int status) {
+    ((sync_ctx_t *)ud)->status = status;
+}
+
+/* The demo agent: a manager of the demo project with a random password, kept (mode 0600) in
+ * <data-dir>/demo-agent so that every `make run` can print how to log in. */
+static void create_demo_agent(server_t *sv, int64_t project) {
+    char password[32], hash[crypto_pwhash_STRBYTES];
+    const char *email = "demo@parley.localhost";
+    pl_random_id(password, 12);
+    if (app_password_hash(password, hash, sizeof hash) != 0)
+        return;
+    sync_ctx_t c = {0};
+    if (store_user_create(sv->store, email, hash, "Demo Agent", pl_wall_ms(), demo_user_cb, &c) !=
+        0)
+        return;
+    store_wait(sv->store);
+    if (c.status != 0)
+        return;
+    sync_ctx_t m = {0};
+    if (store_member_add(sv->store, project, c.id, "manager", demo_done_cb, &m) != 0)
+        return;
+    store_wait(sv->store);
+    if (m.status != 0)
+        return;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/demo-agent", sv->cfg->data_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dprintf(fd, "%s %s\n", email, password);
+        close(fd);
+    }
+    pl_log_info("demo.agent_created", "email=%s", email);
+}
+
+static void load_demo_agent(server_t *sv) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/demo-agent", sv->cfg->data_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(sv->demo_agent, sizeof sv->demo_agent, f)) {
+        size_t n = strlen(sv->demo_agent);
+        while (n && (sv->demo_agent[n - 1] == '\n' || sv->demo_agent[n - 1] == '\r'))
+            sv->demo_agent[--n] = '\0';
+    }
+    fclose(f);
+}
+
 static int prepare_demo(server_t *sv) {
     sync_ctx_t c = {0};
     if (store_project_count(sv->store, sync_count_cb, &c) != 0)
@@ -652,6 +708,7 @@ static int prepare_demo(server_t *sv) {
             return -1;
         pl_log_info("demo.created", "project=%lld", (long long)c.id);
         sv->demo_project = c.id;
+        create_demo_agent(sv, c.id);
         return 0;
     }
     if (c.count > 0) {
@@ -682,6 +739,16 @@ static void print_banner(server_t *sv, unsigned port) {
         printf("\n  Embed the chat widget on a page served from a whitelisted domain:\n\n"
                "    <script src=\"%s/widget.js\" data-project-id=\"%lld\"></script>\n",
                base, (long long)sv->demo_project);
+        if (sv->demo_agent[0]) {
+            char email[256] = "", password[128] = "";
+            sscanf(sv->demo_agent, "%255s %127s", email, password);
+            printf("\n  Try it: open %s/demo/ to chat as a visitor, and answer from the\n"
+                   "  dashboard at %s/app/ as %s with the password %s\n"
+                   "  (kept in %s/demo-agent).\n",
+                   base, base, email, password, sv->cfg->data_dir);
+        } else {
+            printf("\n  Dashboard: %s/app/\n", base);
+        }
     } else {
         printf("\n  No project yet: create one with\n"
                "    parley project create --name \"My site\" --domain example.com\n");
@@ -713,6 +780,8 @@ static int cmd_serve(pl_config_t *cfg) {
         fprintf(stderr, "parley: cannot read or create projects\n");
         goto out_secret;
     }
+    if (cfg->demo)
+        load_demo_agent(&sv);
 
     char exe_web[PATH_MAX];
     const char *web_root = cfg->web_root;

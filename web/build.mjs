@@ -101,6 +101,12 @@ async function main(argv) {
   const outdir = path.resolve(args[0]);
   fs.mkdirSync(outdir, { recursive: true });
   await buildWidget(outdir, { maxGzip });
+  // The demo page that `make run` points visitors at (/demo/).
+  const demo = path.join(path.dirname(fileURLToPath(import.meta.url)), 'demo', 'index.html');
+  if (fs.existsSync(demo)) {
+    fs.mkdirSync(path.join(outdir, 'demo'), { recursive: true });
+    fs.copyFileSync(demo, path.join(outdir, 'demo', 'index.html'));
+  }
   // The agent dashboard (/app/), when its sources are there.
   const dashboard = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build-dashboard.mjs');
   if (fs.existsSync(dashboard)) {

@@ -1,8 +1,8 @@
 /* JSON for untrusted input, and compact output that matches JavaScript's JSON.stringify.
  *
- * pl_json_parse() wraps jansson's parser with the limits BAD-INPUTS.md asks for (the JSON list at
- * its end): valid UTF-8 only, bounded nesting depth (checked by a linear pre-scan before jansson
- * recurses), bounded total and per-string length, no NUL in strings, no duplicate keys, integers
+ * pl_json_parse() is our own single-pass parser building jansson trees, with the limits
+ * BAD-INPUTS.md asks for (the JSON list at its end): valid UTF-8 only, bounded nesting depth
+ * (refused as soon as it passes max_depth), bounded total and per-string length, no NUL in strings, no duplicate keys, integers
  * within JavaScript's safe range. pl_json_dump() writes compact JSON the way a Socket.IO peer
  * does (JSON.stringify): no spaces, UTF-8 kept as is, '/' not escaped, numbers in JavaScript's
  * shortest round-trip form. pl_utf8_valid() is the strict UTF-8 check the WebSocket layer uses
@@ -34,7 +34,8 @@ typedef struct {
 /* Parses the len bytes at p (not NUL-terminated) as one JSON value of any kind (scalars too).
  * lim may be NULL for the defaults. Returns a new reference the caller owns (json_decref), or
  * NULL when the text is refused: over max_bytes, not valid UTF-8, nested deeper than max_depth
- * (refused by an O(len) pre-scan before any allocation), not JSON, a duplicate object key, a
+ * (refused as soon as the nesting passes it, with at most max_depth containers allocated), not
+ * JSON, a duplicate object key, a
  * string or key containing NUL (\u0000) or longer than max_string, an integer outside
  * +-(2^53 - 1), or a lone UTF-16 surrogate escape. On refusal a short reason (no input bytes in
  * it, safe to log) is written to err when err is not NULL and errlen > 0. O(len). */

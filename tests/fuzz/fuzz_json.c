@@ -2,7 +2,12 @@
  * tight ones) and checks properties that must hold for every input: whatever is accepted dumps,
  * and the dump reads back as an equal value (numbers compared by value, since 5.0 is written
  * "5" as JSON.stringify does); pl_utf8_valid agrees with a slow reference decoder written from
- * the definition; pl_utf8_valid_partial agrees with pl_utf8_valid. Any disagreement aborts. */
+ * the definition; pl_utf8_valid_partial agrees with pl_utf8_valid. pl_json_parse is also run
+ * differentially against a reference built the way it used to work (jansson's json_loadb after a
+ * depth pre-scan, limits checked on the finished tree): both must accept the same texts, build
+ * json_equal trees and give the same reason. The one known difference is allowed: jansson drops
+ * a raw NUL byte that ends a number or a literal ("[1\0]" loads as [1]); we refuse raw NUL.
+ * Any disagreement aborts. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -84,6 +89,141 @@ static bool same_value(const json_t *a, const json_t *b) {
     }
 }
 
+/* ---- reference: pl_json_parse as it was, over jansson's parser ---- */
+
+static bool ref_depth_within(const char *p, size_t len, size_t max_depth) {
+    size_t depth = 0;
+    size_t i = 0;
+    while (i < len) {
+        char c = p[i++];
+        if (c == '"') {
+            while (i < len) {
+                char c2 = p[i++];
+                if (c2 == '\\')
+                    i++;
+                else if (c2 == '"')
+                    break;
+            }
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
+}
+
+static const char *ref_check_tree(json_t *j, size_t max_string) {
+    const char *why = NULL;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *key;
+        size_t key_len;
+        json_t *v;
+        json_object_keylen_foreach(j, key, key_len, v) {
+            if (key_len > max_string)
+                return "object key too long";
+            if ((why = ref_check_tree(v, max_string)) != NULL)
+                return why;
+        }
+        return NULL;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) {
+            if ((why = ref_check_tree(v, max_string)) != NULL)
+                return why;
+        }
+        return NULL;
+    }
+    case JSON_STRING:
+        return json_string_length(j) > max_string ? "string too long" : NULL;
+    case JSON_INTEGER: {
+        json_int_t v = json_integer_value(j);
+        return (v > PL_JSON_MAX_SAFE_INT || v < -PL_JSON_MAX_SAFE_INT)
+                   ? "integer outside +-(2^53-1)"
+                   : NULL;
+    }
+    default:
+        return NULL;
+    }
+}
+
+static const char *ref_reason(const json_error_t *e) {
+    switch (json_error_code(e)) {
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "NUL in string";
+    case json_error_duplicate_key:
+        return "duplicate object key";
+    case json_error_numeric_overflow:
+        return "number out of range";
+    case json_error_premature_end_of_input:
+        return "truncated JSON";
+    case json_error_end_of_input_expected:
+        return "trailing bytes after JSON";
+    case json_error_out_of_memory:
+        return "out of memory";
+    default:
+        return "invalid JSON";
+    }
+}
+
+/* Returns the tree or NULL with *why set. */
+static json_t *ref_parse(const char *p, size_t len, const pl_json_limits_t *lim,
+                         const char **why) {
+    size_t max_bytes = lim->max_bytes ? lim->max_bytes : PL_JSON_DEFAULT_MAX_BYTES;
+    size_t max_depth = lim->max_depth ? lim->max_depth : PL_JSON_DEFAULT_MAX_DEPTH;
+    size_t max_string = lim->max_string ? lim->max_string : PL_JSON_DEFAULT_MAX_STRING;
+    if (len > max_bytes) {
+        *why = "JSON too large";
+        return NULL;
+    }
+    if (!utf8_reference((const uint8_t *)p, len)) {
+        *why = "invalid UTF-8";
+        return NULL;
+    }
+    if (!ref_depth_within(p, len, max_depth)) {
+        *why = "JSON nested too deep";
+        return NULL;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(len ? p : "", len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        *why = ref_reason(&e);
+        return NULL;
+    }
+    if ((*why = ref_check_tree(j, max_string)) != NULL) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Ours against the reference for one input and one set of limits. */
+static void check_against_reference(const char *p, size_t size, const pl_json_limits_t *lim,
+                                     const json_t *ours, const char *our_err) {
+    const char *why = NULL;
+    json_t *ref = ref_parse(p, size, lim, &why);
+    bool has_nul = size > 0 && memchr(p, '\0', size) != NULL;
+    if (has_nul) {
+        /* jansson may accept what we refuse here, never the other way round */
+        if (ours && (!ref || !json_equal(ours, ref)))
+            abort();
+    } else if (!ours != !ref) {
+        abort();
+    } else if (ours && !json_equal(ours, ref)) {
+        abort();
+    } else if (!ours && strcmp(our_err, why) != 0) {
+        abort();
+    }
+    json_decref(ref);
+}
+
 static void check_round_trip(const json_t *j, const pl_json_limits_t *lim) {
     pl_buf_t out;
     pl_buf_init(&out, 0);
@@ -127,8 +267,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         {4096, 4, 16} /* tight: depth and string limits get hit */
     };
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-        char err[64];
+        char err[64] = "";
         json_t *j = pl_json_parse(p, size, &limits[i], err, sizeof err);
+        check_against_reference(p, size, &limits[i], j, err);
         if (!j)
             continue;
         if (!valid)

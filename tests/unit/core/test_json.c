@@ -62,6 +62,18 @@ static const good_row_t good_rows[] = {
     {S("-9007199254740991"), "-9007199254740991"},      /* -(2^53 - 1) */
     {S("9007199254740993.0"), "9.007199254740992e+15"}, /* a real, not an integer */
     {S("[\"\xed\x9f\xbf\"]"), "[\"\xed\x9f\xbf\"]"},    /* U+D7FF, just below the surrogates */
+    /* own parser: escapes between plain runs, keys with escapes, long runs, odd numbers */
+    {S("\"ab\\\"cd\\\\ef\\/\\b\\f\\r\\tgh\""), "\"ab\\\"cd\\\\ef/\\b\\f\\r\\tgh\""},
+    {S("{\"k\\u00e9y\":1,\"k\\u00e8y\":2}"), "{\"k\xc3\xa9y\":1,\"k\xc3\xa8y\":2}"},
+    {S("\"0123456789abcdef0123456789abcdef\\n0123456789abcdef\""),
+     "\"0123456789abcdef0123456789abcdef\\n0123456789abcdef\""},
+    {S("\"\\uDBFF\\uDFFF\""), "\"\xf4\x8f\xbf\xbf\""}, /* upper-case hex, U+10FFFF */
+    {S("-0.0"), "0"},
+    {S("1E+2"), "100"},
+    {S("1e-400"), "0"}, /* underflow reads as 0, as strtod and jansson do */
+    {S("-9.5e-1"), "-0.95"},
+    {S("\t\r\n[ ]\t\r\n"), "[]"},
+    {S("{\"\":0}"), "{\"\":0}"},
 };
 
 static void test_parse_good(void **state) {
@@ -126,6 +138,43 @@ static const bad_row_t bad_rows[] = {
     {S("[1,2,3,4,5]"), {.max_bytes = 10}, "JSON too large"},
     {S("[[1]]"), {.max_depth = 1}, "JSON nested too deep"},
     {S("{\"a\":{}}"), {.max_depth = 1}, "JSON nested too deep"},
+    /* number grammar (RFC 8259) */
+    {S("01"), {0}, "invalid JSON"},
+    {S("-"), {0}, "invalid JSON"},
+    {S("1."), {0}, "invalid JSON"},
+    {S(".5"), {0}, "invalid JSON"},
+    {S("1e+"), {0}, "invalid JSON"},
+    {S("+1"), {0}, "invalid JSON"},
+    {S("0x10"), {0}, "trailing bytes after JSON"},
+    {S("-9223372036854775809"), {0}, "number out of range"},
+    {S("9223372036854775807"), {0}, "integer outside +-(2^53-1)"},
+    /* literals and structure */
+    {S("tru"), {0}, "invalid JSON"},
+    {S("truex"), {0}, "invalid JSON"},
+    {S("[1,]"), {0}, "invalid JSON"},
+    {S("{\"a\":1,}"), {0}, "invalid JSON"},
+    {S("{\"a\" 1}"), {0}, "invalid JSON"},
+    {S("{\"a\":"), {0}, "truncated JSON"},
+    {S("\"abc"), {0}, "truncated JSON"},
+    /* string escapes */
+    {S("\"\\x\""), {0}, "invalid JSON"},
+    {S("\"\\u12G4\""), {0}, "invalid JSON"},
+    {S("\"\\"), {0}, "invalid JSON"},
+    {S("\"\\ud800\\\\u0041\""), {0}, "invalid JSON"}, /* an escaped backslash is no pair */
+    {S("\"\\ud800"), {0}, "truncated JSON"},   /* unterminated first, as jansson reports */
+    {S("\"a\nb\""), {0}, "invalid JSON"},      /* raw control character */
+    /* the first fault found while reading a token wins, as with jansson */
+    {S("1 1e400"), {0}, "number out of range"},
+    {S("[1 \"abc"), {0}, "truncated JSON"},
+    /* limits on the finished tree are reported only for otherwise valid text */
+    {S("[\"123456789\", x]"), {.max_string = 8}, "invalid JSON"},
+    {S("[9007199254740992 1]"), {0}, "invalid JSON"},
+    /* nested too deep wins wherever the other fault is */
+    {S("x[[[["), {.max_depth = 3}, "JSON nested too deep"},
+    /* raw NUL outside strings (jansson's reader would drop it and accept "[1\0]") */
+    {"[1\0]", 4, {0}, "invalid JSON"},
+    {"true\0", 5, {0}, "trailing bytes after JSON"},
+    {"\0", 1, {0}, "invalid JSON"},
 };
 
 static void test_parse_bad(void **state) {

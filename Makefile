@@ -57,6 +57,9 @@ test: bootstrap-test build asan
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	@echo "== unit tests (ASan+UBSan)"
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+	@echo "== store tests against a throwaway PostgreSQL (release, ASan+UBSan)"
+	tests/unit/store/run-pg.sh $(BUILD)
+	tests/unit/store/run-pg.sh $(ASAN_BUILD)
 	@echo "== integration tests (release)"
 	PARLEY_BIN=$(CURDIR)/$(BUILD)/parley PARLEY_BUILD=$(CURDIR)/$(BUILD) \
 	  node --test --test-concurrency=2 tests/integration/

@@ -1,7 +1,8 @@
 /* Schema migrations of the store and the driver that applies them: see migrations.h. The data
  * model (migration 1) follows PROTOCOL.md sections 3, 8 and 9; every time is INTEGER
- * milliseconds since the epoch; JSON columns hold JSON text (JSONB on PostgreSQL). The SQL is
- * written once: the dialect table below is the only place where SQLite and PostgreSQL differ. */
+ * milliseconds since the epoch; JSON columns hold JSON text (PostgreSQL's JSON type: see the
+ * dialect table). The SQL is written once: the dialect table below is the only place where
+ * SQLite and PostgreSQL differ. */
 #include "store/migrations.h"
 
 #include "core/clock.h"
@@ -28,7 +29,12 @@ static const placeholder_t g_placeholders[] = {
       [STORE_DIALECT_POSTGRES] = "BIGSERIAL PRIMARY KEY"}},
     {"bigint", {[STORE_DIALECT_SQLITE] = "INTEGER", [STORE_DIALECT_POSTGRES] = "BIGINT"}},
     {"bool", {[STORE_DIALECT_SQLITE] = "INTEGER", [STORE_DIALECT_POSTGRES] = "BOOLEAN"}},
-    {"json", {[STORE_DIALECT_SQLITE] = "TEXT", [STORE_DIALECT_POSTGRES] = "JSONB"}},
+    /* JSON documents the store keeps as text and hands back as text (widget settings, session
+     * metadata, URL history). PostgreSQL's JSON type, not JSONB: JSON checks the syntax on
+     * write and keeps the text byte for byte, so the widget settings an agent saved come back
+     * exactly as written (JSONB re-orders keys, drops duplicates and re-spaces the text); the
+     * store never queries inside these documents, so JSONB's indexing buys nothing. */
+    {"json", {[STORE_DIALECT_SQLITE] = "TEXT", [STORE_DIALECT_POSTGRES] = "JSON"}},
     /* SQLite checks column types only in STRICT tables. */
     {"strict", {[STORE_DIALECT_SQLITE] = " STRICT", [STORE_DIALECT_POSTGRES] = ""}},
 };
@@ -186,9 +192,23 @@ static const char g_v2_sql[] =
     "CREATE INDEX conversations_newest\n"
     "  ON conversations (project_id, last_message_timestamp, id, status);\n";
 
+static const char g_v3_sql[] =
+    /* The transactional outbox (DESIGN.md "Guarantees"): events to publish to other nodes,
+     * written by the same transaction as the change they announce (store_message_ingest's
+     * events) and deleted by the publisher once sent (store_outbox_delete), so a crash between
+     * the commit and the publication delays an event but never loses it. Read oldest first by
+     * the primary key. */
+    "CREATE TABLE outbox (\n"
+    "  id {{id}},\n"
+    "  topic TEXT NOT NULL CHECK (topic <> ''),\n"
+    "  payload TEXT NOT NULL,\n"
+    "  created_at {{bigint}} NOT NULL -- ms since the epoch\n"
+    "){{strict}};\n";
+
 static const store_migration_t g_migrations[] = {
     {1, "data model: projects, users, visitors, conversations, messages, tokens", g_v1_sql},
     {2, "integer refresh-token families; inbox index covering status", g_v2_sql},
+    {3, "transactional outbox", g_v3_sql},
 };
 
 const store_migration_t *store_migrations(size_t *n) {
@@ -262,6 +282,18 @@ static int run_script(store_conn_t *c, const char *sql, char *err, size_t errlen
     return rc;
 }
 
+/* Starts a write transaction and, where the backend needs one, takes the lock that keeps the
+ * migrations of several processes apart until the transaction ends. */
+static int begin_locked(store_conn_t *c) {
+    int rc = c->ops->begin(c, true);
+    if (rc == 0 && c->ops->migration_lock) {
+        rc = c->ops->migration_lock(c);
+        if (rc != 0)
+            c->ops->rollback(c);
+    }
+    return rc;
+}
+
 int store_migrations_run(store_conn_t *c, const store_migration_t *list, size_t n, int *applied,
                          char *err, size_t errlen) {
     const store_ops_t *ops = c->ops;
@@ -276,7 +308,7 @@ int store_migrations_run(store_conn_t *c, const store_migration_t *list, size_t 
     int latest = n ? list[n - 1].version : 0;
     *applied = 0;
 
-    int rc = ops->begin(c, true);
+    int rc = begin_locked(c);
     if (rc != 0) {
         store__errf(err, errlen, "cannot start a transaction: %s", ops->errmsg(c));
         return rc;
@@ -294,7 +326,7 @@ int store_migrations_run(store_conn_t *c, const store_migration_t *list, size_t 
 
     for (;;) {
         int version = 0;
-        rc = ops->begin(c, true);
+        rc = begin_locked(c);
         if (rc != 0) {
             store__errf(err, errlen, "cannot start a transaction: %s", ops->errmsg(c));
             return rc;

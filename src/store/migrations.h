@@ -6,7 +6,9 @@
  * The database records what it has in `schema_migrations(version, applied_at)`. Each migration
  * runs in its own write transaction together with its version stamp, so a failing migration
  * leaves the database exactly at the previous version, and two processes migrating at once do
- * not apply one twice (each step re-reads the version under the write lock). A database
+ * not apply one twice: each step re-reads the version under a lock held until its transaction
+ * ends (SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: a transaction-level advisory
+ * lock, store_ops_t.migration_lock, which also covers creating schema_migrations). A database
  * stamped with a version this binary does not know is refused: an older binary must not write
  * into a newer schema.
  *

@@ -53,11 +53,19 @@ typedef enum {
     RES_MEMBER_LIST,
     RES_CONVERSATION_LIST,
     RES_MESSAGE_LIST,
-    RES_REPLY
+    RES_REPLY,
+    RES_OUTBOX
 } res_kind_t;
 
 /* String arguments a request can carry in its one packed allocation (a.blob). */
 #define STR_ARGS 4
+
+/* Most consecutive ingests handed to a backend's message_ingest_batch at once, and most bytes of
+ * their strings (PostgreSQL sends a run as a few statements with array parameters: this bounds
+ * the memory of those copies and of the results in flight; a single larger ingest still goes
+ * alone). */
+#define INGEST_RUN_MAX 1024
+#define INGEST_RUN_BYTES (4u * 1024 * 1024)
 
 /* A list argument: v[0..n) points into the same allocation as v (freed with free(v)). */
 typedef struct {
@@ -87,6 +95,7 @@ struct store_req {
         store_conversation_list_cb conversation_list;
         store_message_list_cb message_list;
         store_reply_cb reply;
+        store_outbox_cb outbox;
     } cb;
     void *ud;   /* the caller's pointer, given back to cb */
     int status; /* written by the store thread, read by the loop after the hand-over */
@@ -102,6 +111,8 @@ struct store_req {
         bool flag;
         char *text;
         strv_t list[2];
+        int64_t *ids; /* store_outbox_delete's ids, nids of them (malloc'd copy) */
+        size_t nids;
         char *blob;          /* the strings below, in one allocation (arg_strs) */
         char *str[STR_ARGS]; /* point into blob, or NULL */
     } a;
@@ -142,6 +153,10 @@ struct store_req {
             store_message_t *message; /* one block: store__msglist_finish */
             store_conversation_t *conversation;
         } reply;
+        struct {
+            store_outbox_event_t *v; /* one block: store__outbox_list_finish */
+            size_t n;
+        } outbox;
     } res;
 };
 
@@ -215,6 +230,11 @@ typedef struct {
     uv_cond_t cond;   /* signalled when queue grows or stop is set (with s->mu) */
     req_list_t queue; /* mu: requests handed over, not yet taken */
     bool stop;        /* mu: exit once queue is empty */
+    /* Writer with a backend that has message_ingest_batch: room for one run of ingests
+     * (INGEST_RUN_MAX entries each), allocated at open; NULL otherwise. This thread only. */
+    store_ingest_t *run_in;
+    int *run_status;
+    store_ingest_result_t **run_out;
 } worker_t;
 
 struct store {
@@ -633,6 +653,88 @@ void store__ingest_result_free(store_ingest_result_t *r) {
     free(r); /* one block: see store__ingest_result_pack */
 }
 
+size_t store__utf8_prefix(const char *s, size_t len, size_t max_chars) {
+    size_t chars = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            if (chars == max_chars)
+                return i;
+            chars++;
+        }
+    }
+    return len;
+}
+
+/* ---- outbox event lists ---------------------------------------------------------------------- */
+
+void store__outbox_list_init(store__outbox_list_t *l) {
+    memset(l, 0, sizeof *l);
+    pl_buf_init(&l->bytes, 0);
+}
+
+void store__outbox_list_dispose(store__outbox_list_t *l) {
+    free(l->v);
+    free(l->off);
+    pl_buf_dispose(&l->bytes);
+    memset(l, 0, sizeof *l);
+}
+
+int store__outbox_list_add(store__outbox_list_t *l, const store_outbox_event_t *e) {
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 16;
+        if (ncap > SIZE_MAX / sizeof *l->off || ncap > SIZE_MAX / sizeof *l->v)
+            return PL_ENOMEM;
+        store_outbox_event_t *nv = realloc(l->v, ncap * sizeof *nv);
+        if (!nv)
+            return PL_ENOMEM;
+        l->v = nv;
+        size_t(*noff)[2] = realloc(l->off, ncap * sizeof *noff);
+        if (!noff)
+            return PL_ENOMEM;
+        l->off = noff;
+        l->cap = ncap;
+    }
+    const char *src[2] = {e->topic, e->payload};
+    for (size_t i = 0; i < 2; i++) {
+        l->off[l->n][i] = l->bytes.len;
+        if (pl_buf_append(&l->bytes, src[i], strlen(src[i]) + 1) != 0)
+            return PL_ENOMEM;
+    }
+    l->v[l->n] = (store_outbox_event_t){.id = e->id, .created_at = e->created_at};
+    l->n++;
+    return 0;
+}
+
+int store__outbox_list_finish(store__outbox_list_t *l, store_outbox_event_t **v, size_t *n) {
+    *v = NULL;
+    *n = 0;
+    if (l->n == 0) {
+        store__outbox_list_dispose(l);
+        return 0;
+    }
+    size_t head = l->n * sizeof(store_outbox_event_t); /* fits: l->v has that size */
+    if (l->bytes.len > SIZE_MAX - head) {
+        store__outbox_list_dispose(l);
+        return PL_ENOMEM;
+    }
+    store_outbox_event_t *block = malloc(head + l->bytes.len);
+    if (!block) {
+        store__outbox_list_dispose(l);
+        return PL_ENOMEM;
+    }
+    char *strings = (char *)block + head;
+    memcpy(strings, l->bytes.data, l->bytes.len);
+    for (size_t k = 0; k < l->n; k++) {
+        block[k] = l->v[k];
+        block[k].topic = strings + l->off[k][0];
+        block[k].payload = strings + l->off[k][1];
+    }
+    *v = block;
+    *n = l->n;
+    store__outbox_list_dispose(l);
+    return 0;
+}
+
 /* ---- the store threads ----------------------------------------------------------------------- */
 
 static void fail_batch(req_list_t *b, int status) {
@@ -645,18 +747,57 @@ static void count_executed(store_t *s, const req_list_t *b, bool write) {
     atomic_fetch_add_explicit(write ? &s->n_writes : &s->n_reads, b->n, memory_order_relaxed);
 }
 
+static int exec_message_ingest(store_req_t *r, store_conn_t *c);
+static void ingest_args(const store_req_t *r, store_ingest_t *in);
+
+/* Runs the ingests that start at *rp (at most INGEST_RUN_MAX consecutive ones) through the
+ * backend's message_ingest_batch, and moves *rp past them. Non-zero: the transaction is lost. */
+static int run_ingests(worker_t *w, store_conn_t *c, store_req_t **rp) {
+    store_req_t *first = *rp, *r = first;
+    size_t n = 0, bytes = 0;
+    for (; r && r->exec == exec_message_ingest && n < INGEST_RUN_MAX; r = r->next) {
+        store_ingest_t *in = &w->run_in[n];
+        ingest_args(r, in);
+        size_t b = strlen(in->visitor_uid) + strlen(in->content) + strlen(in->temp_id) +
+                   (in->session_metadata_json ? strlen(in->session_metadata_json) : 0);
+        for (size_t i = 0; i < in->nevents; i++)
+            b += strlen(in->event_topics[i]) + strlen(in->event_payloads[i]);
+        if (n > 0 && bytes + b > INGEST_RUN_BYTES) /* each b <= STORE_MAX_ARG_BYTES */
+            break;
+        bytes += b;
+        n++;
+    }
+    int rc = c->ops->message_ingest_batch(c, w->run_in, n, w->run_status, w->run_out);
+    size_t i = 0;
+    for (store_req_t *q = first; q != r; q = q->next, i++) {
+        q->status = rc == 0 ? w->run_status[i] : PL_EUNAVAIL;
+        q->res.ingest = w->run_out[i]; /* freed with the request, whatever its status */
+    }
+    *rp = r;
+    return rc;
+}
+
 /* Group commit: the whole batch in one transaction, each request in its own savepoint so that
- * a failing request is undone alone and keeps its own status. If the transaction itself fails
- * (begin, a lost savepoint, commit), nothing of the batch stays and every request gets
- * PL_EUNAVAIL. */
-static void run_write_batch(store_t *s, store_conn_t *c, req_list_t *b) {
+ * a failing request is undone alone and keeps its own status (a run of consecutive ingests may
+ * go to the backend's message_ingest_batch instead, with the same effect). If the transaction
+ * itself fails (begin, a lost savepoint, commit), nothing of the batch stays and every request
+ * gets PL_EUNAVAIL. */
+static void run_write_batch(store_t *s, worker_t *w, req_list_t *b) {
     const store_ops_t *ops = s->ops;
+    store_conn_t *c = w->conn;
     const char *what = "begin";
     count_executed(s, b, true);
     int rc = ops->begin(c, true);
     if (rc != 0)
         goto out_fail;
-    for (store_req_t *r = b->head; r; r = r->next) {
+    for (store_req_t *r = b->head; r;) {
+        if (w->run_in && r->exec == exec_message_ingest) {
+            what = "ingest run";
+            rc = run_ingests(w, c, &r);
+            if (rc != 0)
+                goto out_rollback;
+            continue;
+        }
         what = "savepoint";
         rc = ops->savepoint(c);
         if (rc != 0)
@@ -666,6 +807,7 @@ static void run_write_batch(store_t *s, store_conn_t *c, req_list_t *b) {
         rc = r->status == 0 ? ops->release(c) : ops->rollback_to(c);
         if (rc != 0)
             goto out_rollback;
+        r = r->next;
     }
     what = "commit";
     rc = ops->commit(c);
@@ -714,7 +856,7 @@ static void worker_main(void *arg) {
         if (!batch.head)
             break; /* stop, and nothing left to do */
         if (w->write)
-            run_write_batch(s, w->conn, &batch);
+            run_write_batch(s, w, &batch);
         else
             run_read_batch(s, w->conn, &batch);
         uv_mutex_lock(&s->mu);
@@ -756,6 +898,7 @@ static void req_free(store_req_t *r) {
     free(r->a.blob);
     free(r->a.list[0].v);
     free(r->a.list[1].v);
+    free(r->a.ids);
     switch (r->kind) {
     case RES_PROJECT:
         store_project_free(r->res.project);
@@ -795,6 +938,9 @@ static void req_free(store_req_t *r) {
     case RES_REPLY:
         free(r->res.reply.message); /* one block */
         store_conversation_free(r->res.reply.conversation);
+        break;
+    case RES_OUTBOX:
+        free(r->res.outbox.v); /* one block */
         break;
     case RES_DONE:
     case RES_COUNT:
@@ -888,7 +1034,22 @@ static void req_deliver(store_req_t *r) {
             r->cb.reply(r->ud, st, st == 0 ? r->res.reply.message : NULL,
                         st == 0 ? r->res.reply.conversation : NULL);
         break;
+    case RES_OUTBOX:
+        if (r->cb.outbox)
+            r->cb.outbox(r->ud, st, st == 0 ? r->res.outbox.v : NULL,
+                         st == 0 ? r->res.outbox.n : 0);
+        break;
     }
+}
+
+/* Frees the writer's ingest-run arrays (NULL is fine). */
+static void worker_scratch_free(worker_t *w) {
+    free(w->run_in);
+    free(w->run_status);
+    free(w->run_out);
+    w->run_in = NULL;
+    w->run_status = NULL;
+    w->run_out = NULL;
 }
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -900,6 +1061,7 @@ static void on_handle_closed(uv_handle_t *h) {
     uv_cond_destroy(&s->writer.cond);
     uv_cond_destroy(&s->reader.cond);
     uv_mutex_destroy(&s->mu);
+    worker_scratch_free(&s->writer);
     free(s);
 }
 
@@ -1041,10 +1203,11 @@ static int arg_list(const char *const *v, size_t n, size_t *budget, strv_t *out)
 }
 
 /* Copies the strings src[0..n) (n <= STR_ARGS) into one allocation owned by the request
- * (r->a.blob; r->a.str[i] points into it), charging their bytes to the request's budget of
- * STORE_MAX_ARG_BYTES. A NULL src[i] stays NULL when bit i of nullable is set, else the call
+ * (r->a.blob; r->a.str[i] points into it), charging their bytes to *budget (the request's
+ * STORE_MAX_ARG_BYTES). A NULL src[i] stays NULL when bit i of nullable is set, else the call
  * is PL_EINVAL. One malloc for all of them: this is on the hot path of every message. */
-static int arg_strs(store_req_t *r, size_t n, const char *const *src, unsigned nullable) {
+static int arg_strs(store_req_t *r, size_t n, const char *const *src, unsigned nullable,
+                    size_t *budget) {
     assert(n <= STR_ARGS);
     size_t len[STR_ARGS] = {0};
     size_t bytes = 0;
@@ -1055,10 +1218,11 @@ static int arg_strs(store_req_t *r, size_t n, const char *const *src, unsigned n
             continue;
         }
         len[i] = strlen(src[i]);
-        if (len[i] >= STORE_MAX_ARG_BYTES - bytes) /* bytes <= the limit: checked every step */
+        if (len[i] >= *budget - bytes) /* bytes <= *budget: checked every step */
             return PL_ETOOBIG;
         bytes += len[i] + 1;
     }
+    *budget -= bytes;
     if (bytes == 0)
         return 0;
     char *p = malloc(bytes);
@@ -1077,9 +1241,7 @@ static int arg_strs(store_req_t *r, size_t n, const char *const *src, unsigned n
 
 /* ---- opening and closing --------------------------------------------------------------------- */
 
-/* Picks the backend for url and the target it gets (the text after "sqlite:"); NULL with a
- * message when the URL names no backend this binary has. */
-static const store_ops_t *backend_for_url(const char *url, const char **target, char *err,
+const store_ops_t *store__backend_for_url(const char *url, const char **target, char *err,
                                           size_t errlen) {
     if (!url || !url[0]) {
         store__errf(err, errlen, "no database URL (expected sqlite:PATH or postgres://...)");
@@ -1090,8 +1252,8 @@ static const store_ops_t *backend_for_url(const char *url, const char **target, 
         return &store_sqlite_ops;
     }
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        store__errf(err, errlen, "PostgreSQL support is not built yet");
-        return NULL;
+        *target = url; /* libpq parses the whole URL */
+        return &store_pg_ops;
     }
     /* Name only the scheme: the rest of a URL may hold a password. */
     size_t scheme = strcspn(url, ":");
@@ -1119,7 +1281,7 @@ static store_conn_t *open_migrated(const char *url, const store_options_t *opts,
     *rc = PL_EINVAL;
     if (!options_check(opts, err, errlen))
         return NULL;
-    *ops = backend_for_url(url, target, err, errlen);
+    *ops = store__backend_for_url(url, target, err, errlen);
     if (!*ops)
         return NULL;
     *rc = PL_EUNAVAIL;
@@ -1167,6 +1329,11 @@ store_t *store_open(uv_loop_t *loop, const char *url, const store_options_t *opt
     s->max_in_flight = opts && opts->max_queue ? opts->max_queue : STORE_MAX_QUEUE;
     s->writer = (worker_t){.s = s, .write = true, .conn = wconn, .max_batch = SIZE_MAX};
     s->reader = (worker_t){.s = s, .write = false, .conn = rconn, .max_batch = STORE_READ_BATCH};
+    if (ops->message_ingest_batch) { /* fixed sizes: small enough to abort on failure */
+        s->writer.run_in = pl_xcalloc(INGEST_RUN_MAX, sizeof *s->writer.run_in);
+        s->writer.run_status = pl_xcalloc(INGEST_RUN_MAX, sizeof *s->writer.run_status);
+        s->writer.run_out = pl_xcalloc(INGEST_RUN_MAX, sizeof *s->writer.run_out);
+    }
     const char *what = "a mutex";
     if ((rc = uv_mutex_init(&s->mu)) != 0)
         goto out_free;
@@ -1210,6 +1377,7 @@ out_mutex:
     uv_mutex_destroy(&s->mu);
 out_free:
     store__errf(err, errlen, "cannot create %s: %s", what, uv_strerror(rc));
+    worker_scratch_free(&s->writer);
     free(s);
     ops->conn_close(rconn);
 out_close_write:
@@ -1366,7 +1534,8 @@ int store_project_count(store_t *s, store_count_cb cb, void *ud) {
 /* Submits r after copying its string arguments, or frees it and returns the error. */
 static int req_submit_strs(store_t *s, store_req_t *r, size_t n, const char *const *src,
                            unsigned nullable) {
-    int err = arg_strs(r, n, src, nullable);
+    size_t budget = STORE_MAX_ARG_BYTES;
+    int err = arg_strs(r, n, src, nullable, &budget);
     if (err != 0) {
         req_free(r);
         return err;
@@ -1415,8 +1584,9 @@ int store_history(store_t *s, int64_t project_id, const char *uid, bool forever,
     return req_submit_strs(s, r, 1, (const char *const[]){uid}, 0);
 }
 
-static int exec_message_ingest(store_req_t *r, store_conn_t *c) {
-    store_ingest_t in = {
+/* The ingest a request carries (its strings borrowed from the request). */
+static void ingest_args(const store_req_t *r, store_ingest_t *in) {
+    *in = (store_ingest_t){
         .project_id = r->a.id,
         .visitor_uid = r->a.str[0],
         .content = r->a.str[1],
@@ -1424,13 +1594,30 @@ static int exec_message_ingest(store_req_t *r, store_conn_t *c) {
         .session_metadata_json = r->a.str[3],
         .forever = r->a.flag,
         .now_ms = r->a.now_ms,
+        .event_topics = (const char *const *)r->a.list[0].v,
+        .event_payloads = (const char *const *)r->a.list[1].v,
+        .nevents = r->a.list[0].n,
     };
+}
+
+static int exec_message_ingest(store_req_t *r, store_conn_t *c) {
+    store_ingest_t in;
+    ingest_args(r, &in);
     return c->ops->message_ingest(c, &in, &r->res.ingest);
 }
 
 int store_message_ingest(store_t *s, const store_ingest_t *in, store_ingest_cb cb, void *ud) {
     if (!in)
         return PL_EINVAL;
+    if (in->nevents > 0) { /* checked before anything is taken from the queue */
+        if (!in->event_topics || !in->event_payloads)
+            return PL_EINVAL;
+        if (in->nevents > STORE_MAX_LIST)
+            return PL_ETOOBIG;
+        for (size_t i = 0; i < in->nevents; i++)
+            if (!in->event_topics[i] || !in->event_topics[i][0] || !in->event_payloads[i])
+                return PL_EINVAL;
+    }
     int err;
     store_req_t *r = req_new(s, true, RES_INGEST, exec_message_ingest, ud, &err);
     if (!r)
@@ -1441,7 +1628,15 @@ int store_message_ingest(store_t *s, const store_ingest_t *in, store_ingest_cb c
     r->a.now_ms = in->now_ms;
     const char *const strs[] = {in->visitor_uid, in->content, in->temp_id,
                                 in->session_metadata_json};
-    return req_submit_strs(s, r, 4, strs, 1u << 3);
+    size_t budget = STORE_MAX_ARG_BYTES;
+    if ((err = arg_strs(r, 4, strs, 1u << 3, &budget)) != 0 ||
+        (err = arg_list(in->event_topics, in->nevents, &budget, &r->a.list[0])) != 0 ||
+        (err = arg_list(in->event_payloads, in->nevents, &budget, &r->a.list[1])) != 0) {
+        req_free(r);
+        return err;
+    }
+    req_submit(s, r);
+    return 0;
 }
 
 static int exec_visitor_context(store_req_t *r, store_conn_t *c) {
@@ -1922,6 +2117,54 @@ int store_visitor_get(store_t *s, int64_t project_id, int64_t visitor_id, store_
     r->cb.visitor = cb;
     r->a.id = project_id;
     r->a.id2 = visitor_id;
+    req_submit(s, r);
+    return 0;
+}
+
+/* ---- the transactional outbox ---------------------------------------------------------------- */
+
+static int exec_outbox_fetch(store_req_t *r, store_conn_t *c) {
+    return c->ops->outbox_fetch(c, r->a.limit, &r->res.outbox.v, &r->res.outbox.n);
+}
+
+int store_outbox_fetch(store_t *s, size_t limit, store_outbox_cb cb, void *ud) {
+    if (limit == 0)
+        return PL_EINVAL;
+    if (limit > STORE_OUTBOX_MAX)
+        return PL_ETOOBIG;
+    int err;
+    store_req_t *r = req_new(s, false, RES_OUTBOX, exec_outbox_fetch, ud, &err);
+    if (!r)
+        return err;
+    r->cb.outbox = cb;
+    r->a.limit = limit;
+    req_submit(s, r);
+    return 0;
+}
+
+static int exec_outbox_delete(store_req_t *r, store_conn_t *c) {
+    return c->ops->outbox_delete(c, r->a.ids, r->a.nids, &r->res.count);
+}
+
+int store_outbox_delete(store_t *s, const int64_t *ids, size_t n, store_count_cb cb, void *ud) {
+    if (n > 0 && !ids)
+        return PL_EINVAL;
+    if (n > STORE_MAX_LIST)
+        return PL_ETOOBIG;
+    int err;
+    store_req_t *r = req_new(s, true, RES_COUNT, exec_outbox_delete, ud, &err);
+    if (!r)
+        return err;
+    r->cb.count = cb;
+    if (n > 0) {
+        r->a.ids = malloc(n * sizeof *ids); /* n <= STORE_MAX_LIST: no overflow */
+        if (!r->a.ids) {
+            req_free(r);
+            return PL_ENOMEM;
+        }
+        memcpy(r->a.ids, ids, n * sizeof *ids);
+        r->a.nids = n;
+    }
     req_submit(s, r);
     return 0;
 }

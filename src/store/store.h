@@ -1,10 +1,21 @@
 /* The store port: Parley's persistent data (projects, users, visitors, conversations, messages,
- * refresh tokens; PROTOCOL.md sections 3, 8 and 9) behind an asynchronous API for the libuv loop
- * thread (DESIGN.md "Ports and backends", "Threads and processes").
+ * refresh tokens, the outbox of events to publish; PROTOCOL.md sections 3, 8 and 9) behind an
+ * asynchronous API for the libuv loop thread (DESIGN.md "Ports and backends", "Threads and
+ * processes").
  *
  * A store_t is opened from a URL that names its backend: `sqlite:PATH` (the embedded default,
- * store_sqlite.c) or `postgres://...` (not built yet: refused with a clear message). Pending
- * schema migrations (migrations.h) are applied by store_open before anything is served.
+ * store_sqlite.c) or `postgres://...` / `postgresql://...` (libpq's URL syntax, store_pg.c; the
+ * database must exist, its schema is created). Pending schema migrations (migrations.h) are
+ * applied by store_open before anything is served. Both backends give the same results and
+ * statuses for every operation below.
+ *
+ * Outages (PostgreSQL). When the server goes away, requests fail with PL_EUNAVAIL at once
+ * instead of blocking (a request whose transaction did not commit is never reported as done);
+ * each store thread reconnects on its next request, at most every 100 ms at first and backing
+ * off exponentially to one attempt every 5 s while the server stays away, and the store works
+ * again as soon as the server is back, without being reopened. Connection attempts time out
+ * after 5 s, statements after 60 s, and dead peers are found by TCP keepalives, so no store
+ * thread ever waits forever.
  *
  * Threads. Every function here is called on the loop thread given to store_open (the "loop
  * thread"), and every callback fires on it. The database work itself runs on two store
@@ -108,11 +119,13 @@ typedef struct {
     /* "normal" (default when NULL) or "full": SQLite's PRAGMA synchronous for the write
      * connection. In WAL mode "normal" survives a crash of the process (kill -9) but may lose
      * the last transactions on power loss; "full" syncs every commit. Borrowed during
-     * store_open only. */
+     * store_open only. Checked but unused with PostgreSQL, whose durability is the server's
+     * configuration (synchronous_commit on, its default, is what the guarantees assume). */
     const char *synchronous;
     /* Requests in flight at once; 0 = STORE_MAX_QUEUE. */
     uint32_t max_queue;
-    /* Lock wait when another process holds the database, ms; 0 = the default above. */
+    /* Lock wait when another process holds the database (or, with PostgreSQL, a row or table
+     * this request needs: its lock_timeout), ms; 0 = the default above. */
     uint32_t busy_timeout_ms;
 } store_options_t;
 
@@ -130,10 +143,12 @@ typedef struct {
 
 /* Opens the database named by url, creating it if needed (for sqlite:PATH the missing parent
  * directories are created with mode 0700 and a new database file with mode 0600; an existing
- * file keeps its mode), applies pending migrations synchronously (this blocks: call at
- * start-up, before serving), and starts the store threads. opts may be NULL (defaults).
- * Returns NULL with a message in err on failure: bad URL, `postgres://` ("PostgreSQL support is
- * not built yet"), file or directory not creatable, database newer than this binary, ... */
+ * file keeps its mode; a PostgreSQL database must exist), applies pending migrations
+ * synchronously (this blocks: call at start-up, before serving), and starts the store threads
+ * (each with its own connection: two per store). opts may be NULL (defaults). Returns NULL with
+ * a message in err on failure: bad URL, file or directory not creatable, PostgreSQL not
+ * reachable (the message never shows the URL's password), database newer than this
+ * binary, ... */
 store_t *store_open(uv_loop_t *loop, const char *url, const store_options_t *opts, char *err,
                     size_t errlen);
 
@@ -303,6 +318,14 @@ typedef struct {
     const char *session_metadata_json; /* NULL or the text of a JSON object */
     bool forever;   /* the project's historyVisibility is "forever" (else limit_to_active) */
     int64_t now_ms; /* the message's created_at, ms since the epoch */
+    /* The transactional outbox (optional; nevents 0 = none): events to publish once the
+     * message is committed, written to the outbox in the same transaction as the message and
+     * only when the message is new (a duplicate, or a refused message, records nothing).
+     * event_topics[i] (non-empty) and event_payloads[i] (any text) for i < nevents <=
+     * STORE_MAX_LIST; their bytes count towards STORE_MAX_ARG_BYTES. */
+    const char *const *event_topics;
+    const char *const *event_payloads;
+    size_t nevents;
 } store_ingest_t;
 
 /* What store_message_ingest did. Borrowed by the callback (copy message with
@@ -353,6 +376,20 @@ typedef void (*store_reply_cb)(void *ud, int status, const store_message_t *mess
 typedef void (*store_member_list_cb)(void *ud, int status, const store_member_t *members, size_t n);
 /* result is borrowed; NULL when status != 0. */
 typedef void (*store_refresh_cb)(void *ud, int status, const store_refresh_t *result);
+
+/* An event of the transactional outbox (store_outbox_fetch). */
+typedef struct {
+    /* Assigned in insertion order. With several writing processes (PostgreSQL) an event may
+     * become visible after one with a higher id: delete exactly the ids you published, never
+     * "everything up to" an id. */
+    int64_t id;
+    char *topic;        /* as given to store_message_ingest */
+    char *payload;      /* as given to store_message_ingest */
+    int64_t created_at; /* the ingest's now_ms */
+} store_outbox_event_t;
+
+/* events[0..n) is borrowed, oldest first; NULL and 0 when status != 0. */
+typedef void (*store_outbox_cb)(void *ud, int status, const store_outbox_event_t *events, size_t n);
 
 /* ---- operations (loop thread; see "Asynchronous calls" above for the return value) ----------- */
 
@@ -410,8 +447,9 @@ PL_NODISCARD int store_history(store_t *s, int64_t project_id, const char *uid, 
                                size_t limit, store_history_cb cb, void *ud);
 
 /* Write. THE hot path: persists a visitor message in its own savepoint of the group commit
- * (prepared statements only, no schema work; six index-driven statements for a new message,
- * and the result comes back as one allocation):
+ * (prepared statements only, no schema work; six index-driven statements for a new message on
+ * SQLite; on PostgreSQL one set-based statement per up to 256 messages of a batch, all sent
+ * in one pipeline; the result comes back as one allocation):
  *   1. the visitor is found or created, last_seen_at = now_ms (never backwards);
  *   2. if the visitor already has a message with this temp_id, that message is the result
  *      with duplicate = true and nothing else changes (section 3 "Fix": a retry after a
@@ -422,11 +460,12 @@ PL_NODISCARD int store_history(store_t *s, int64_t project_id, const char *uid, 
  *   4. the message: from_customer true, status "sent", sender_id = visitor_uid, temp_id,
  *      created_at = now_ms;
  *   5. the conversation: last_message_snippet = the first STORE_SNIPPET_CHARS code points of
- *      content, last_message_timestamp = updated_at = now_ms, unread_count + 1.
+ *      content, last_message_timestamp = updated_at = now_ms, unread_count + 1;
+ *   6. the outbox events of in (if any), in their order.
  * Status STORE_ENOTFOUND (no such project); PL_EINVAL when a new conversation would get
  * session_metadata_json that is not a JSON object (checked only then; nothing is written).
- * Call: PL_EINVAL when in, visitor_uid, content or temp_id is NULL; PL_ETOOBIG over
- * STORE_MAX_ARG_BYTES. */
+ * Call: PL_EINVAL when in, visitor_uid, content or temp_id is NULL, or nevents > 0 with a NULL
+ * array, entry or empty topic; PL_ETOOBIG over STORE_MAX_ARG_BYTES or STORE_MAX_LIST events. */
 PL_NODISCARD int store_message_ingest(store_t *s, const store_ingest_t *in, store_ingest_cb cb,
                                       void *ud);
 
@@ -645,5 +684,27 @@ PL_NODISCARD int store_conversation_delete(store_t *s, int64_t project_id, int64
  * when it belongs to another project). */
 PL_NODISCARD int store_visitor_get(store_t *s, int64_t project_id, int64_t visitor_id,
                                    store_visitor_cb cb, void *ud);
+
+/* ---- the transactional outbox (DESIGN.md "Guarantees") --------------------------------------
+ *
+ * store_message_ingest records the events its caller passes in the same transaction as the
+ * message. A publisher (one per deployment, or several that tolerate duplicates: delivery is at
+ * least once) loops: store_outbox_fetch, publish each event, store_outbox_delete the ids it
+ * published. A crash after the commit and before the delete publishes an event again later;
+ * nothing committed is ever lost. */
+
+/* Largest `limit` of store_outbox_fetch. */
+#define STORE_OUTBOX_MAX 1000u
+
+/* Read. The oldest `limit` events of the outbox, in id order (n = 0 when it is empty). Runs on
+ * the read connection: it sees every transaction committed before it started. Call: PL_EINVAL
+ * when limit is 0, PL_ETOOBIG over STORE_OUTBOX_MAX. */
+PL_NODISCARD int store_outbox_fetch(store_t *s, size_t limit, store_outbox_cb cb, void *ud);
+
+/* Write. Deletes the events ids[0..n) (an id that is not there, or given twice, is skipped); cb
+ * gets how many were deleted. n may be 0 (nothing to do, count 0). Call: PL_EINVAL when ids is
+ * NULL and n > 0, PL_ETOOBIG when n is over STORE_MAX_LIST. */
+PL_NODISCARD int store_outbox_delete(store_t *s, const int64_t *ids, size_t n, store_count_cb cb,
+                                     void *ud);
 
 #endif

@@ -1,6 +1,6 @@
 /* Inside the store layer: the backend interface (store_ops_t) that store.c drives and each
- * backend implements (store_sqlite.c now, a PostgreSQL backend later). Not for other layers:
- * they use store.h only.
+ * backend implements (store_sqlite.c, store_pg.c). Not for other layers: they use store.h
+ * only.
  *
  * A backend is a table of SYNCHRONOUS functions. Each runs on the one thread that currently
  * owns the connection it is given (a store thread, or the caller of store_migrate / store_open
@@ -46,12 +46,14 @@ typedef struct store_conn {
 } store_conn_t;
 
 struct store_ops {
-    const char *name;        /* "sqlite", for logs */
+    const char *name;        /* "sqlite" or "postgres", for logs */
     store_dialect_t dialect; /* how migrations are rendered for it */
 
     /* ---- connections ---- */
-    /* Opens a connection to target (the URL without its scheme, e.g. the file path). For
-     * STORE_CONN_WRITE the database is created if missing. NULL with a message on failure. */
+    /* Opens a connection to target (what store__backend_for_url gives: SQLite's file path, or
+     * the whole postgres:// URL). For SQLite with STORE_CONN_WRITE the database file is created
+     * if missing (a PostgreSQL database must exist). NULL with a message on failure; the
+     * message never contains a password of the URL. */
     store_conn_t *(*conn_open)(const char *target, const store_options_t *opts,
                                store_conn_role_t role, char *err, size_t errlen);
     /* Closes a connection and frees it. NULL is fine. */
@@ -78,6 +80,11 @@ struct store_ops {
     int (*exec_script)(store_conn_t *c, const char *sql, char *err, size_t errlen);
     /* The highest version in schema_migrations (0 when empty). */
     int (*schema_version)(store_conn_t *c, int *version);
+    /* Optional (NULL when begin(c, true) already excludes other writers, as SQLite's BEGIN
+     * IMMEDIATE does). Called by migrations.c right after each begin(c, true): takes a lock,
+     * held until the transaction ends, that keeps the migrations of several processes apart
+     * (two nodes starting together against one database). */
+    int (*migration_lock)(store_conn_t *c);
     /* Records that version was applied at at_ms. */
     int (*schema_stamp)(store_conn_t *c, int version, int64_t at_ms);
 
@@ -97,6 +104,15 @@ struct store_ops {
     int (*history)(store_conn_t *c, int64_t project_id, const char *uid, bool forever, size_t limit,
                    int64_t *conversation_id, store_message_t **out, size_t *n);
     int (*message_ingest)(store_conn_t *c, const store_ingest_t *in, store_ingest_result_t **out);
+    /* Optional (NULL: store.c runs message_ingest in a savepoint per request). Ingests
+     * in[0..n) (n >= 1) inside the current write transaction with the effect of n consecutive
+     * requests each in its own savepoint: status[i] and out[i] get what message_ingest would
+     * have given for in[i] (out[i] NULL when status[i] != 0), and a request that fails leaves
+     * no trace. A backend with a network round trip per statement implements it to send the
+     * whole run at once (PostgreSQL's pipeline mode). Returns 0, or non-zero when the
+     * transaction is lost (store.c then fails the whole batch). */
+    int (*message_ingest_batch)(store_conn_t *c, const store_ingest_t *in, size_t n, int *status,
+                                store_ingest_result_t **out);
     int (*visitor_context)(store_conn_t *c, int64_t project_id, const char *uid, const char *url,
                            int64_t now_ms, int64_t *conversation_id);
     int (*visitor_conversation)(store_conn_t *c, int64_t project_id, const char *uid, bool forever,
@@ -153,10 +169,24 @@ struct store_ops {
                                store_conversation_t **out);
     int (*visitor_get)(store_conn_t *c, int64_t project_id, int64_t visitor_id,
                        store_visitor_t **out);
+    /* The transactional outbox. fetch: the oldest `limit` events as ONE block (the array, then
+     * the strings it points to: store__outbox_list_finish); delete: *deleted gets how many of
+     * ids[0..n) existed. */
+    int (*outbox_fetch)(store_conn_t *c, size_t limit, store_outbox_event_t **out, size_t *n);
+    int (*outbox_delete)(store_conn_t *c, const int64_t *ids, size_t n, int64_t *deleted);
 };
 
 /* The SQLite backend (store_sqlite.c). */
 extern const store_ops_t store_sqlite_ops;
+/* The PostgreSQL backend (store_pg.c). */
+extern const store_ops_t store_pg_ops;
+
+/* Picks the backend that url names and the target its conn_open takes: `sqlite:PATH` gives
+ * store_sqlite_ops and PATH; `postgres://...` and `postgresql://...` give store_pg_ops and the
+ * whole URL. NULL with a message (which never repeats the rest of the URL: it may hold a
+ * password) when the URL names no backend of this binary. */
+const store_ops_t *store__backend_for_url(const char *url, const char **target, char *err,
+                                          size_t errlen);
 
 /* Free the members of a result struct (not the struct itself) and zero it. */
 void store__project_dispose(store_project_t *p);
@@ -197,6 +227,27 @@ void store__msglist_dispose(store__msglist_t *l);
 store_ingest_result_t *store__ingest_result_pack(const store_ingest_result_t *t);
 /* Frees a packed ingest result. NULL is fine. */
 void store__ingest_result_free(store_ingest_result_t *r);
+
+/* A list of outbox events as ONE allocation, built like a message list (the strings of an
+ * event are borrowed for the add call only). */
+typedef struct {
+    store_outbox_event_t *v; /* the scalars; string fields unset until finish */
+    size_t (*off)[2];        /* offsets of topic and payload in bytes */
+    size_t n, cap;
+    pl_buf_t bytes;
+} store__outbox_list_t;
+
+void store__outbox_list_init(store__outbox_list_t *l);
+/* 0 or PL_ENOMEM. */
+int store__outbox_list_add(store__outbox_list_t *l, const store_outbox_event_t *e);
+/* Hands the block to *v (NULL when empty), its length to *n; l is left empty. 0 or PL_ENOMEM
+ * (l is disposed then). */
+int store__outbox_list_finish(store__outbox_list_t *l, store_outbox_event_t **v, size_t *n);
+void store__outbox_list_dispose(store__outbox_list_t *l);
+
+/* Bytes of the first max_chars code points of the UTF-8 text s[0..len): never cuts inside a
+ * character (a code point starts at every byte that is not a continuation byte). */
+size_t store__utf8_prefix(const char *s, size_t len, size_t max_chars);
 
 /* Formats a message into err (errlen bytes, always NUL-terminated when errlen > 0). */
 void store__errf(char *err, size_t errlen, const char *fmt, ...) PL_PRINTF(3, 4);

@@ -89,6 +89,9 @@ typedef enum {
     SQ_MESSAGE_PAGE,
     SQ_MESSAGE_INSERT_AGENT,
     SQ_VISITOR_GET_IN,
+    SQ_OUTBOX_INSERT,
+    SQ_OUTBOX_FETCH,
+    SQ_OUTBOX_DELETE,
     SQ__COUNT
 } sq_stmt_id_t;
 
@@ -255,6 +258,10 @@ static const char *const g_sql[SQ__COUNT] = {
                                  "created_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'sent', ?7)"),
     [SQ_VISITOR_GET_IN] = ("SELECT " SQ_VISITOR_COLUMNS " FROM visitors "
                            "WHERE id = ?1 AND project_id = ?2"),
+    /* The transactional outbox. */
+    [SQ_OUTBOX_INSERT] = "INSERT INTO outbox (topic, payload, created_at) VALUES (?1, ?2, ?3)",
+    [SQ_OUTBOX_FETCH] = "SELECT id, topic, payload, created_at FROM outbox ORDER BY id LIMIT ?1",
+    [SQ_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
 };
 
 typedef struct {
@@ -1132,20 +1139,6 @@ static int sq_history(store_conn_t *base, int64_t project_id, const char *uid, b
     return 0;
 }
 
-/* Bytes of the first max_chars code points of s[0..len) (UTF-8: a code point starts at every
- * byte that is not a continuation byte 10xxxxxx). Never cuts inside a character. */
-static size_t utf8_prefix(const char *s, size_t len, size_t max_chars) {
-    size_t chars = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            if (chars == max_chars)
-                return i;
-            chars++;
-        }
-    }
-    return len;
-}
-
 static int sq_message_ingest(store_conn_t *base, const store_ingest_t *in,
                              store_ingest_result_t **out) {
     sq_conn_t *c = sq(base);
@@ -1191,7 +1184,7 @@ static int sq_message_ingest(store_conn_t *base, const store_ingest_t *in,
         return rc;
     /* content is at most STORE_MAX_ARG_BYTES (store.c): it fits an int */
     size_t clen = strlen(in->content);
-    size_t snip = utf8_prefix(in->content, clen, STORE_SNIPPET_CHARS);
+    size_t snip = store__utf8_prefix(in->content, clen, STORE_SNIPPET_CHARS);
     if (cid == 0) {
         st = sq_stmt(c, SQ_CONV_INSERT, &rc);
         if (!st)
@@ -1245,8 +1238,22 @@ static int sq_message_ingest(store_conn_t *base, const store_ingest_t *in,
     rc = sq_step_done(c, st);
     if (rc != 0)
         return rc;
+    int64_t mid = sqlite3_last_insert_rowid(c->db);
+
+    /* 6. the events to publish, in the same transaction */
+    if (in->nevents > 0) {
+        st = sq_stmt(c, SQ_OUTBOX_INSERT, &rc);
+        for (size_t i = 0; st && rc == 0 && i < in->nevents; i++) {
+            sqlite3_bind_text(st, 1, in->event_topics[i], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, in->event_payloads[i], -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, in->now_ms);
+            rc = sq_step_done(c, st);
+        }
+        if (rc != 0)
+            return rc;
+    }
     res.message = (store_message_t){
-        .id = sqlite3_last_insert_rowid(c->db),
+        .id = mid,
         .conversation_id = cid,
         .project_id = in->project_id,
         .visitor_id = vid,
@@ -1965,7 +1972,7 @@ static int sq_agent_reply(store_conn_t *base, int64_t project_id, int64_t conver
     snprintf(sender, sizeof sender, "%lld", (long long)user_id);
     /* text is at most STORE_MAX_ARG_BYTES (store.c): it fits an int */
     size_t tlen = strlen(text);
-    size_t snip = utf8_prefix(text, tlen, STORE_SNIPPET_CHARS);
+    size_t snip = store__utf8_prefix(text, tlen, STORE_SNIPPET_CHARS);
     sqlite3_stmt *st = sq_stmt(c, SQ_MESSAGE_INSERT_AGENT, &rc);
     if (!st)
         goto out_free_conv;
@@ -2154,6 +2161,60 @@ static int sq_visitor_get(store_conn_t *base, int64_t project_id, int64_t visito
     return 0;
 }
 
+/* ---- the transactional outbox ---------------------------------------------------------------- */
+
+static int sq_outbox_fetch(store_conn_t *base, size_t limit, store_outbox_event_t **out,
+                           size_t *n) {
+    sq_conn_t *c = sq(base);
+    *out = NULL;
+    *n = 0;
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_OUTBOX_FETCH, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)limit); /* <= STORE_OUTBOX_MAX (store.c) */
+    store__outbox_list_t l;
+    store__outbox_list_init(&l);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        store_outbox_event_t e = {
+            .id = sqlite3_column_int64(st, 0),
+            .topic = (char *)sqlite3_column_text(st, 1),
+            .payload = (char *)sqlite3_column_text(st, 2),
+            .created_at = sqlite3_column_int64(st, 3),
+        };
+        rc = e.topic && e.payload ? store__outbox_list_add(&l, &e) : PL_ENOMEM;
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_status(c, src);
+    sq_done(st);
+    if (rc != 0) {
+        store__outbox_list_dispose(&l);
+        return rc;
+    }
+    return store__outbox_list_finish(&l, out, n);
+}
+
+static int sq_outbox_delete(store_conn_t *base, const int64_t *ids, size_t n, int64_t *deleted) {
+    sq_conn_t *c = sq(base);
+    *deleted = 0;
+    if (n == 0)
+        return 0;
+    int rc = 0;
+    sqlite3_stmt *st = sq_stmt(c, SQ_OUTBOX_DELETE, &rc);
+    for (size_t i = 0; st && rc == 0 && i < n; i++) {
+        sqlite3_bind_int64(st, 1, ids[i]);
+        rc = sq_step_done(c, st);
+        if (rc == 0)
+            *deleted += sqlite3_changes(c->db);
+    }
+    if (rc != 0)
+        *deleted = 0;
+    return rc;
+}
+
 const store_ops_t store_sqlite_ops = {
     .name = "sqlite",
     .dialect = STORE_DIALECT_SQLITE,
@@ -2204,4 +2265,6 @@ const store_ops_t store_sqlite_ops = {
     .conversation_assign = sq_conversation_assign,
     .conversation_delete = sq_conversation_delete,
     .visitor_get = sq_visitor_get,
+    .outbox_fetch = sq_outbox_fetch,
+    .outbox_delete = sq_outbox_delete,
 };

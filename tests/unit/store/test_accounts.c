@@ -1,12 +1,12 @@
 /* Unit tests for the account and project operations of src/store/store.h that serve the agents'
- * HTTP API (docs/http-api.md "Accounts" and "Projects") with the SQLite backend, against a real
- * database file in a fresh temporary directory per test: refresh tokens (families, rotation,
- * reuse detection revoking the family, expiry at the boundary, revocation, logout everywhere,
- * pruning of long-expired tokens), projects created with their manager, the projects of a user
- * with roles, the membership check, renaming and replacing domains, widget settings, member
- * lists, and the copies of the new result types. A second SQLite connection to the same file
- * checks what was written. Each test runs its own uv loop to completion and checks that every
- * handle was closed. */
+ * HTTP API (docs/http-api.md "Accounts" and "Projects") against a real, fresh database per test
+ * (testdb.h: SQLite, or PostgreSQL when PARLEY_TEST_DATABASE is set): refresh tokens (families,
+ * rotation, reuse detection revoking the family, expiry at the boundary, revocation, logout
+ * everywhere, pruning of long-expired tokens), projects created with their manager, the projects of
+ * a user with roles, the membership check, renaming and replacing domains, widget settings, member
+ * lists, and the copies of the new result types. A second, plain connection to the same
+ * database checks what was written. Each test runs its own uv loop to completion and checks that
+ * every handle was closed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,9 +15,8 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "testdb.h"
 
-#include <ftw.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,30 +31,17 @@
 /* ---- fixture --------------------------------------------------------------------------------- */
 
 typedef struct {
-    char dir[64];   /* the temporary directory, removed at teardown */
-    char path[256]; /* the database file */
-    char url[300];  /* sqlite:<path> */
+    tdb_t db;  /* the database under test, and a second connection to check what was written */
+    char *url; /* db.url */
     uv_loop_t loop;
-    store_t *s;  /* open store, closed at teardown */
-    sqlite3 *db; /* a second connection, to check what was written */
+    store_t *s; /* open store, closed at teardown */
 } fx_t;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state) {
     fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || tdb_create(&fx->db, "accounts") != 0)
         return -1;
-    strcpy(fx->dir, "/tmp/parley-accounts-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/parley.db", fx->dir);
-    snprintf(fx->url, sizeof fx->url, "sqlite:%s", fx->path);
+    fx->url = fx->db.url;
     if (uv_loop_init(&fx->loop) != 0)
         return -1;
     char err[256] = "";
@@ -64,22 +50,21 @@ static int setup(void **state) {
         print_error("store_open: %s\n", err);
         return -1;
     }
-    if (sqlite3_open(fx->path, &fx->db) != SQLITE_OK)
+    if (tdb_connect(&fx->db) != 0)
         return -1;
-    sqlite3_busy_timeout(fx->db, 5000);
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state) {
     fx_t *fx = *state;
-    sqlite3_close(fx->db);
+    tdb_disconnect(&fx->db);
     if (fx->s) {
         store_close(fx->s, NULL, NULL);
         uv_run(&fx->loop, UV_RUN_DEFAULT);
     }
     int rc = uv_loop_close(&fx->loop); /* UV_EBUSY if a handle was left open */
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdb_destroy(&fx->db);
     free(fx);
     return rc == 0 ? 0 : -1;
 }
@@ -87,17 +72,12 @@ static int teardown(void **state) {
 /* The first column of the first row of sql with the text parameter ?1 (may be NULL), as an
  * integer; -1 when there is no row or the value is NULL. */
 static int64_t fx_int(fx_t *fx, const char *sql, const char *text) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        print_error("%s: %s\n", sql, sqlite3_errmsg(fx->db));
+    bool ok;
+    int64_t v = tdb_int(&fx->db, sql, text, &ok);
+    if (!ok) {
+        print_error("%s: %s\n", sql, tdb_errmsg(&fx->db));
         fail();
     }
-    if (text)
-        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-    int64_t v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
     return v;
 }
 
@@ -299,9 +279,12 @@ static void test_refresh_create(void **state) {
         const char *hash;
         int status;
     } rows[] = {
-        {bob, f1, "hash-x1", STORE_ENOTFOUND},       {ann, fb, "hash-x2", STORE_ENOTFOUND},
-        {ann, fb + 100, "hash-x3", STORE_ENOTFOUND}, {bob + 100, 0, "hash-x4", STORE_ENOTFOUND},
-        {ann, 0, "hash-a1", STORE_ECONFLICT},        {bob, fb, "hash-a2", STORE_ECONFLICT},
+        {bob, f1, "hash-x1", STORE_ENOTFOUND},
+        {ann, fb, "hash-x2", STORE_ENOTFOUND},
+        {ann, fb + 100, "hash-x3", STORE_ENOTFOUND},
+        {bob + 100, 0, "hash-x4", STORE_ENOTFOUND},
+        {ann, 0, "hash-a1", STORE_ECONFLICT},
+        {bob, fb, "hash-a2", STORE_ECONFLICT},
         {ann, 0, "", PL_EINVAL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {

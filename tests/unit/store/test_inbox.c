@@ -1,12 +1,13 @@
-/* Unit tests for the inbox operations of src/store/store.h (docs/http-api.md "Inbox") with the
- * SQLite backend, against a real database file in a fresh temporary directory per test:
+/* Unit tests for the inbox operations of src/store/store.h (docs/http-api.md "Inbox") against
+ * a real, fresh database per test (testdb.h: SQLite, or PostgreSQL when PARLEY_TEST_DATABASE
+ * is set):
  * conversations with their visitors (get, list by status mask with order, totals and pagination
  * edges), messages with cursor pagination, agent replies, status and read changes,
  * assignments (members only), deletion with the messages, visitors; every operation refuses
  * the ids of another project as unknown ones. Conversations are made the way production makes
  * them, by visitor messages (store_message_ingest). A micro benchmark prints the latency of
  * store_conversations_list with 100,000 conversations in a project (page 1 and deep pages;
- * printed, not asserted); its data is written through a second SQLite connection. Each test
+ * printed, not asserted); its data is written through a second, plain connection. Each test
  * runs its own uv loop to completion and checks that every handle was closed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,9 +18,8 @@
 
 #include "core/clock.h"
 #include "store/store.h"
+#include "testdb.h"
 
-#include <ftw.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,30 +34,18 @@
 /* ---- fixture --------------------------------------------------------------------------------- */
 
 typedef struct {
-    char dir[64];   /* the temporary directory, removed at teardown */
-    char path[256]; /* the database file */
-    char url[300];  /* sqlite:<path> */
+    tdb_t db;  /* the database under test, and a second connection: to count rows and to write
+                  the benchmark's data */
+    char *url; /* db.url */
     uv_loop_t loop;
-    store_t *s;  /* open store, closed at teardown */
-    sqlite3 *db; /* a second connection: to count rows and to write the benchmark's data */
+    store_t *s; /* open store, closed at teardown */
 } fx_t;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state) {
     fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || tdb_create(&fx->db, "inbox") != 0)
         return -1;
-    strcpy(fx->dir, "/tmp/parley-inbox-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/parley.db", fx->dir);
-    snprintf(fx->url, sizeof fx->url, "sqlite:%s", fx->path);
+    fx->url = fx->db.url;
     if (uv_loop_init(&fx->loop) != 0)
         return -1;
     char err[256] = "";
@@ -66,43 +54,38 @@ static int setup(void **state) {
         print_error("store_open: %s\n", err);
         return -1;
     }
-    if (sqlite3_open(fx->path, &fx->db) != SQLITE_OK)
+    if (tdb_connect(&fx->db) != 0)
         return -1;
-    sqlite3_busy_timeout(fx->db, 5000);
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state) {
     fx_t *fx = *state;
-    sqlite3_close(fx->db);
+    tdb_disconnect(&fx->db);
     if (fx->s) {
         store_close(fx->s, NULL, NULL);
         uv_run(&fx->loop, UV_RUN_DEFAULT);
     }
     int rc = uv_loop_close(&fx->loop); /* UV_EBUSY if a handle was left open */
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdb_destroy(&fx->db);
     free(fx);
     return rc == 0 ? 0 : -1;
 }
 
 static int64_t fx_count(fx_t *fx, const char *sql) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        print_error("%s: %s\n", sql, sqlite3_errmsg(fx->db));
+    bool ok;
+    int64_t n = tdb_int(&fx->db, sql, NULL, &ok);
+    if (!ok) {
+        print_error("%s: %s\n", sql, tdb_errmsg(&fx->db));
         fail();
     }
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
     return n;
 }
 
 static void fx_exec(fx_t *fx, const char *sql) {
-    char *msg = NULL;
-    if (sqlite3_exec(fx->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        print_error("%s: %s\n", sql, msg ? msg : "?");
-        sqlite3_free(msg);
+    if (tdb_exec(&fx->db, sql, NULL, 0) != TDB_OK) {
+        print_error("%s: %s\n", sql, tdb_errmsg(&fx->db));
         fail();
     }
 }
@@ -661,7 +644,7 @@ static void test_agent_reply(void **state) {
     cap_reset(&r);
 
     /* The widget's history has it, after the visitor's messages. */
-    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages WHERE from_customer = 0"), 1);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages WHERE NOT from_customer"), 1);
     cap_t h = {0};
     msg_list(fx, p, cid, 0, 10, &h);
     assert_int_equal(h.n, 3);
@@ -906,9 +889,10 @@ static void test_conversation_delete_large(void **state) {
              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
              "INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
              "from_customer, temp_id, created_at) SELECT c.id, c.project_id, c.visitor_id, "
-             "printf('%%.200c', 'x'), 'visitor-aaaa', 1, 'bulk-' || i, %lld "
+             "%s, 'visitor-aaaa', TRUE, 'bulk-' || i, %lld "
              "FROM n, conversations AS c WHERE c.id = %lld",
-             (long long)T0, (long long)cid);
+             tdb_pick(&fx->db, "printf('%.200c', 'x')", "repeat('x', 200)"), (long long)T0,
+             (long long)cid);
     fx_exec(fx, sql);
     assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), 20001);
 

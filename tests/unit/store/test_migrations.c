@@ -1,9 +1,11 @@
 /* Unit tests for src/store/migrations.h: placeholder rendering per dialect (good, boundary and
  * malformed rows), the migration list, migrating an empty database and an existing one (nothing
  * re-applied, data kept), refusing a database newer than the binary, a failing migration that
- * rolls back alone, upgrading a version-1 database with data to version 2, and the rules of the
- * data model itself (unique keys, checks, foreign keys and cascades, STRICT types) checked with
- * plain SQLite on a migrated file. Every test gets a fresh temporary directory. */
+ * rolls back alone, upgrading a version-1 database with data to the latest version, several
+ * processes migrating one database at once (each version applied once), and the rules of the
+ * data model itself (unique keys, checks, foreign keys and cascades, column types) checked
+ * with a plain connection on a migrated database. Every test gets a fresh database (testdb.h:
+ * SQLite, or PostgreSQL when PARLEY_TEST_DATABASE is set). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,68 +15,66 @@
 
 #include "store/migrations.h"
 #include "store/store.h"
+#include "store/store_internal.h"
+#include "testdb.h"
 
-#include <ftw.h>
-#include <sqlite3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <uv.h>
 
 typedef struct {
-    char dir[64];
-    char path[256];
-    char url[300];
+    tdb_t db;
+    char *url; /* db.url */
 } fx_t;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state) {
     fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || tdb_create(&fx->db, "migr") != 0)
         return -1;
-    strcpy(fx->dir, "/tmp/parley-migr-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/parley.db", fx->dir);
-    snprintf(fx->url, sizeof fx->url, "sqlite:%s", fx->path);
+    fx->url = fx->db.url;
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state) {
     fx_t *fx = *state;
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdb_destroy(&fx->db);
     free(fx);
     return 0;
 }
 
-/* A plain SQLite connection to inspect what the store wrote. */
-static sqlite3 *db_open(const fx_t *fx) {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-    sqlite3_extended_result_codes(db, 1);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
-    return db;
+/* The plain connection to inspect what the store wrote (closed at teardown). */
+static tdb_t *db_open(fx_t *fx) {
+    tdb_disconnect(&fx->db);
+    assert_int_equal(tdb_connect(&fx->db), 0);
+    return &fx->db;
 }
 
 /* The first column of the first row as an integer (-1 when there is no row). */
-static int64_t db_int(sqlite3 *db, const char *sql) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        print_error("%s: %s\n", sql, sqlite3_errmsg(db));
+static int64_t db_int(tdb_t *db, const char *sql) {
+    bool ok;
+    int64_t v = tdb_int(db, sql, NULL, &ok);
+    if (!ok) {
+        print_error("%s: %s\n", sql, tdb_errmsg(db));
         fail();
     }
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
     return v;
+}
+
+/* A connection of the backend under test, as store_open makes its write connection. */
+static store_conn_t *conn_open(const fx_t *fx) {
+    char err[256] = "";
+    const char *target = NULL;
+    const store_ops_t *ops = store__backend_for_url(fx->url, &target, err, sizeof err);
+    assert_non_null(ops);
+    store_conn_t *c = ops->conn_open(target, NULL, STORE_CONN_WRITE, err, sizeof err);
+    if (!c)
+        print_error("conn_open: %s\n", err);
+    assert_non_null(c);
+    return c;
 }
 
 static int migrate(const fx_t *fx, int *applied, char *err, size_t errlen) {
@@ -98,14 +98,14 @@ static void test_render(void **state) {
         {"id {{id}}", STORE_DIALECT_SQLITE, "id INTEGER PRIMARY KEY AUTOINCREMENT", NULL},
         {"id {{id}}", STORE_DIALECT_POSTGRES, "id BIGSERIAL PRIMARY KEY", NULL},
         {"{{bigint}},{{bool}},{{json}}", STORE_DIALECT_SQLITE, "INTEGER,INTEGER,TEXT", NULL},
-        {"{{bigint}},{{bool}},{{json}}", STORE_DIALECT_POSTGRES, "BIGINT,BOOLEAN,JSONB", NULL},
+        {"{{bigint}},{{bool}},{{json}}", STORE_DIALECT_POSTGRES, "BIGINT,BOOLEAN,JSON", NULL},
         {"CREATE TABLE t (a TEXT){{strict}};", STORE_DIALECT_SQLITE,
          "CREATE TABLE t (a TEXT) STRICT;", NULL},
         {"CREATE TABLE t (a TEXT){{strict}};", STORE_DIALECT_POSTGRES, "CREATE TABLE t (a TEXT);",
          NULL},
         /* boundary: placeholders at the very start and end, back to back; lone braces */
         {"{{json}}", STORE_DIALECT_SQLITE, "TEXT", NULL},
-        {"{{json}}{{json}}", STORE_DIALECT_POSTGRES, "JSONBJSONB", NULL},
+        {"{{json}}{{json}}", STORE_DIALECT_POSTGRES, "JSONJSON", NULL},
         {"a { b } c }} d", STORE_DIALECT_SQLITE, "a { b } c }} d", NULL},
         {"'{}'", STORE_DIALECT_SQLITE, "'{}'", NULL},
         /* malformed */
@@ -168,7 +168,7 @@ static void test_fresh_database(void **state) {
     assert_int_equal(applied, store_migrations_latest());
     int64_t after = (int64_t)time(NULL) * 1000 + 1000;
 
-    sqlite3 *db = db_open(fx);
+    tdb_t *db = db_open(fx);
     assert_int_equal(db_int(db, "SELECT count(*) FROM schema_migrations"),
                      store_migrations_latest());
     assert_int_equal(db_int(db, "SELECT max(version) FROM schema_migrations"),
@@ -191,27 +191,28 @@ static void test_fresh_database(void **state) {
         "messages_by_conversation",
         "refresh_tokens_by_user",
         "refresh_tokens_by_family",
+        "outbox",
     };
+    const char *find = tdb_pick(db, "SELECT count(*) FROM sqlite_schema WHERE name = ?1",
+                                "SELECT count(*) FROM pg_class WHERE relname = ?1 "
+                                "AND relnamespace = 'public'::regnamespace");
     for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db,
-                                            "SELECT count(*) FROM sqlite_schema WHERE name = ?1",
-                                            -1, &st, NULL),
-                         SQLITE_OK);
-        sqlite3_bind_text(st, 1, objects[i], -1, SQLITE_STATIC);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        if (sqlite3_column_int(st, 0) != 1)
+        int64_t n = tdb_int(db, find, objects[i], NULL);
+        if (n != 1)
             print_error("missing %s\n", objects[i]);
-        assert_int_equal(sqlite3_column_int(st, 0), 1);
-        sqlite3_finalize(st);
+        assert_int_equal(n, 1);
     }
-    /* WAL is a property of the file. */
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    if (!db->pg) { /* WAL is a property of the SQLite file */
+        char mode[16];
+        assert_true(tdb_texts(db, "PRAGMA journal_mode", 0, mode, sizeof mode));
+        assert_string_equal(mode, "wal");
+    } else { /* JSON columns keep their text: the JSON type, not JSONB */
+        assert_int_equal(db_int(db, "SELECT count(*) FROM information_schema.columns WHERE "
+                                    "table_name = 'projects' AND column_name = "
+                                    "'widget_settings' AND data_type = 'json'"),
+                         1);
+    }
+    tdb_disconnect(db);
 
     /* Again: nothing to do. */
     assert_int_equal(migrate(fx, &applied, err, sizeof err), 0);
@@ -268,10 +269,10 @@ static void test_existing_database_keeps_data(void **state) {
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
 
-    sqlite3 *db = db_open(fx);
+    tdb_t *db = db_open(fx);
     assert_int_equal(db_int(db, "SELECT count(*) FROM schema_migrations"),
                      store_migrations_latest());
-    sqlite3_close(db);
+    tdb_disconnect(db);
 }
 
 static void test_newer_database_refused(void **state) {
@@ -279,12 +280,12 @@ static void test_newer_database_refused(void **state) {
     int applied = -1;
     char err[256];
     assert_int_equal(migrate(fx, &applied, err, sizeof err), 0);
-    sqlite3 *db = db_open(fx);
+    tdb_t *db = db_open(fx);
     char sql[128];
     snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%d, 0)",
              store_migrations_latest() + 1);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_equal(tdb_exec(db, sql, NULL, 0), TDB_OK);
+    tdb_disconnect(db);
 
     assert_int_not_equal(migrate(fx, &applied, err, sizeof err), 0);
     assert_int_equal(applied, 0);
@@ -300,14 +301,13 @@ static void test_newer_database_refused(void **state) {
     db = db_open(fx); /* untouched */
     assert_int_equal(db_int(db, "SELECT max(version) FROM schema_migrations"),
                      store_migrations_latest() + 1);
-    sqlite3_close(db);
+    tdb_disconnect(db);
 }
 
 static void test_failing_migration_rolls_back(void **state) {
     fx_t *fx = *state;
     char err[256] = "";
-    store_conn_t *c = store_sqlite_ops.conn_open(fx->path, NULL, STORE_CONN_WRITE, err, sizeof err);
-    assert_non_null(c);
+    store_conn_t *c = conn_open(fx);
     const store_migration_t broken[] = {
         {1, "t1", "CREATE TABLE t1 (a {{bigint}} NOT NULL){{strict}};"},
         {2, "broken", "CREATE TABLE t2 (a INTEGER); INSERT INTO t1 VALUES (1); CREATE TABLE (;"},
@@ -320,12 +320,16 @@ static void test_failing_migration_rolls_back(void **state) {
     assert_non_null(strstr(err, "migration 2 (broken) failed"));
     assert_non_null(strstr(err, "syntax error"));
 
-    sqlite3 *db = db_open(fx);
+    tdb_t *db = db_open(fx);
     assert_int_equal(db_int(db, "SELECT max(version) FROM schema_migrations"), 1);
     assert_int_equal(db_int(db, "SELECT count(*) FROM t1"), 0);
-    assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_schema WHERE name IN ('t2', 't3')"),
+    assert_int_equal(db_int(db, tdb_pick(db,
+                                         "SELECT count(*) FROM sqlite_schema "
+                                         "WHERE name IN ('t2', 't3')",
+                                         "SELECT count(*) FROM pg_class "
+                                         "WHERE relname IN ('t2', 't3')")),
                      0);
-    sqlite3_close(db);
+    tdb_disconnect(db);
 
     /* A placeholder the table does not know is refused before anything runs. */
     const store_migration_t typo[] = {
@@ -346,30 +350,29 @@ static void test_failing_migration_rolls_back(void **state) {
     rc = store_migrations_run(c, fixed, 3, &applied, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(applied, 2);
-    store_sqlite_ops.conn_close(c);
+    c->ops->conn_close(c);
     db = db_open(fx);
     assert_int_equal(db_int(db, "SELECT max(version) FROM schema_migrations"), 3);
     assert_int_equal(db_int(db, "SELECT count(*) FROM t1"), 1);
-    sqlite3_close(db);
+    tdb_disconnect(db);
 }
 
-/* A database at version 1 with data in it reaches version 2: the conversations, projects and
- * messages stay, refresh_tokens is rebuilt (empty, integer families) and the inbox index
- * covers the status. */
+/* A database at version 1 with data in it reaches the latest version: the conversations,
+ * projects and messages stay, refresh_tokens is rebuilt (empty, integer families), the inbox
+ * index covers the status, and the outbox exists (empty). */
 static void test_upgrade_from_v1(void **state) {
     fx_t *fx = *state;
     char err[256] = "";
-    store_conn_t *c = store_sqlite_ops.conn_open(fx->path, NULL, STORE_CONN_WRITE, err, sizeof err);
-    assert_non_null(c);
+    store_conn_t *c = conn_open(fx);
     size_t n = 0;
     const store_migration_t *list = store_migrations(&n);
     assert_true(n >= 2);
     int applied = -1;
     assert_int_equal(store_migrations_run(c, list, 1, &applied, err, sizeof err), 0);
     assert_int_equal(applied, 1);
-    store_sqlite_ops.conn_close(c);
+    c->ops->conn_close(c);
 
-    sqlite3 *db = db_open(fx);
+    tdb_t *db = db_open(fx);
     static const char *const v1_rows[] = {
         "INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'p', 1, 1)",
         "INSERT INTO users (id, email, password_hash, created_at, updated_at) "
@@ -384,10 +387,13 @@ static void test_upgrade_from_v1(void **state) {
         "VALUES (1, 'family-text', 'h1', 10, 1)",
     };
     for (size_t i = 0; i < sizeof v1_rows / sizeof v1_rows[0]; i++)
-        assert_int_equal(sqlite3_exec(db, v1_rows[i], NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_index_info('conversations_newest')"),
-                     3);
-    sqlite3_close(db);
+        assert_int_equal(tdb_exec(db, v1_rows[i], NULL, 0), TDB_OK);
+    const char *index_columns =
+        tdb_pick(db, "SELECT count(*) FROM pragma_index_info('conversations_newest')",
+                 "SELECT indnatts FROM pg_index "
+                 "WHERE indexrelid = 'conversations_newest'::regclass");
+    assert_int_equal(db_int(db, index_columns), 3);
+    tdb_disconnect(db);
 
     assert_int_equal(migrate(fx, &applied, err, sizeof err), 0);
     assert_int_equal(applied, store_migrations_latest() - 1);
@@ -397,15 +403,64 @@ static void test_upgrade_from_v1(void **state) {
     assert_int_equal(db_int(db, "SELECT count(*) FROM conversations WHERE status = 'pending'"), 1);
     assert_int_equal(db_int(db, "SELECT count(*) FROM messages"), 1);
     assert_int_equal(db_int(db, "SELECT count(*) FROM refresh_tokens"), 0);
-    assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_table_info('refresh_tokens') "
-                                "WHERE name = 'family_id' AND type = 'INTEGER'"),
+    assert_int_equal(db_int(db, "SELECT count(*) FROM outbox"), 0);
+    assert_int_equal(db_int(db, tdb_pick(db,
+                                         "SELECT count(*) FROM pragma_table_info("
+                                         "'refresh_tokens') WHERE name = 'family_id' "
+                                         "AND type = 'INTEGER'",
+                                         "SELECT count(*) FROM information_schema.columns "
+                                         "WHERE table_name = 'refresh_tokens' AND "
+                                         "column_name = 'family_id' AND data_type = 'bigint'")),
                      1);
-    assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_index_info('conversations_newest')"),
-                     4);
-    assert_int_equal(db_int(db, "SELECT name = 'status' FROM pragma_index_info("
-                                "'conversations_newest') WHERE seqno = 3"),
+    assert_int_equal(db_int(db, index_columns), 4);
+    assert_int_equal(db_int(db, tdb_pick(db,
+                                         "SELECT name = 'status' FROM pragma_index_info("
+                                         "'conversations_newest') WHERE seqno = 3",
+                                         "SELECT a.attname = 'status' FROM pg_index AS i "
+                                         "JOIN pg_attribute AS a ON a.attrelid = i.indrelid "
+                                         "AND a.attnum = i.indkey[3] WHERE i.indexrelid = "
+                                         "'conversations_newest'::regclass")),
                      1);
-    sqlite3_close(db);
+    tdb_disconnect(db);
+}
+
+/* Several processes (here: threads, each with its own connection) migrating one empty
+ * database at once: every version is applied exactly once and every one of them succeeds. */
+#define MIGRATORS 4
+
+typedef struct {
+    const char *url;
+    int rc, applied;
+    char err[256];
+} migrator_t;
+
+static void *migrator_main(void *arg) {
+    migrator_t *m = arg;
+    m->rc = store_migrate(m->url, NULL, &m->applied, m->err, sizeof m->err);
+    return NULL;
+}
+
+static void test_concurrent_migrations(void **state) {
+    fx_t *fx = *state;
+    migrator_t m[MIGRATORS];
+    pthread_t tid[MIGRATORS];
+    for (int i = 0; i < MIGRATORS; i++) {
+        m[i] = (migrator_t){.url = fx->url, .applied = -1};
+        assert_int_equal(pthread_create(&tid[i], NULL, migrator_main, &m[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < MIGRATORS; i++) {
+        pthread_join(tid[i], NULL);
+        if (m[i].rc != 0)
+            print_error("migrator %d: %s\n", i, m[i].err);
+        assert_int_equal(m[i].rc, 0);
+        total += m[i].applied;
+    }
+    assert_int_equal(total, store_migrations_latest());
+    tdb_t *db = db_open(fx);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM schema_migrations"),
+                     store_migrations_latest());
+    tdb_disconnect(db);
 }
 
 /* ---- the data model -------------------------------------------------------------------------- */
@@ -415,93 +470,93 @@ static void test_schema_rules(void **state) {
     int applied;
     char err[256];
     assert_int_equal(migrate(fx, &applied, err, sizeof err), 0);
-    sqlite3 *db = db_open(fx);
+    tdb_t *db = db_open(fx);
     /* Each row runs on the database as the previous rows left it. */
     const struct {
         const char *sql;
-        int rc; /* expected (extended) result */
+        tdb_rc_t rc; /* expected outcome */
     } rows[] = {
-        {"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'p', 1, 1)",
-         SQLITE_OK},
-        {"INSERT INTO projects (name, created_at, updated_at) VALUES ('', 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
+        {"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'p', 1, 1)", TDB_OK},
+        {"INSERT INTO projects (name, created_at, updated_at) VALUES ('', 1, 1)", TDB_CHECK},
         {"INSERT INTO projects (name, created_at, updated_at) VALUES ('q', 'soon', 1)",
-         SQLITE_CONSTRAINT_DATATYPE}, /* STRICT */
-        {"INSERT INTO project_domains (project_id, domain) VALUES (1, 'a.example')", SQLITE_OK},
-        {"INSERT INTO project_domains (project_id, domain) VALUES (1, 'a.example')",
-         SQLITE_CONSTRAINT_UNIQUE},
-        {"INSERT INTO project_domains (project_id, domain) VALUES (1, '')",
-         SQLITE_CONSTRAINT_CHECK},
+         TDB_DATATYPE}, /* SQLite: STRICT */
+        {"INSERT INTO project_domains (project_id, domain) VALUES (1, 'a.example')", TDB_OK},
+        {"INSERT INTO project_domains (project_id, domain) VALUES (1, 'a.example')", TDB_UNIQUE},
+        {"INSERT INTO project_domains (project_id, domain) VALUES (1, '')", TDB_CHECK},
         {"INSERT INTO project_domains (project_id, domain) VALUES (99, 'b.example')",
-         SQLITE_CONSTRAINT_FOREIGNKEY},
+         TDB_FOREIGN_KEY},
         {"INSERT INTO users (id, email, password_hash, created_at, updated_at) "
          "VALUES (1, 'a@example.com', 'h', 1, 1)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO users (email, password_hash, created_at, updated_at) "
          "VALUES ('a@example.com', 'h', 1, 1)",
-         SQLITE_CONSTRAINT_UNIQUE},
-        {"INSERT INTO project_members VALUES (1, 1, 'owner', 1)", SQLITE_CONSTRAINT_CHECK},
-        {"INSERT INTO project_members VALUES (1, 1, 'manager', 1)", SQLITE_OK},
-        {"INSERT INTO project_members VALUES (1, 1, 'agent', 1)", SQLITE_CONSTRAINT_PRIMARYKEY},
+         TDB_UNIQUE},
+        {"INSERT INTO project_members VALUES (1, 1, 'owner', 1)", TDB_CHECK},
+        {"INSERT INTO project_members VALUES (1, 1, 'manager', 1)", TDB_OK},
+        {"INSERT INTO project_members VALUES (1, 1, 'agent', 1)", TDB_UNIQUE},
         {"INSERT INTO visitors (id, project_id, uid, last_seen_at, created_at) "
          "VALUES (1, 1, 'visitor-1', 1, 1)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO visitors (id, project_id, uid, last_seen_at, created_at) "
          "VALUES (2, 1, 'visitor-2', 1, 1)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO visitors (project_id, uid, last_seen_at, created_at) "
          "VALUES (1, 'visitor-1', 1, 1)",
-         SQLITE_CONSTRAINT_UNIQUE},
+         TDB_UNIQUE},
         {"INSERT INTO conversations (id, project_id, visitor_id, last_message_timestamp, "
          "created_at, updated_at) VALUES (1, 1, 1, 1, 1, 1)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO conversations (project_id, visitor_id, status, last_message_timestamp, "
          "created_at, updated_at) VALUES (1, 1, 'closed', 1, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
+         TDB_CHECK},
         {"INSERT INTO conversations (project_id, visitor_id, last_message_timestamp, "
          "created_at, updated_at) VALUES (1, 42, 1, 1, 1)",
-         SQLITE_CONSTRAINT_FOREIGNKEY},
+         TDB_FOREIGN_KEY},
         /* the idempotency key: (visitor, tempId) once; NULL temp_ids never collide */
         {"INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
          "from_customer, temp_id, created_at) VALUES (1, 1, 1, 'hi', 'visitor-1', TRUE, 't1', 1)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
          "from_customer, temp_id, created_at) VALUES (1, 1, 1, 'hi', 'visitor-1', TRUE, 't1', 2)",
-         SQLITE_CONSTRAINT_UNIQUE},
+         TDB_UNIQUE},
         {"INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
          "from_customer, temp_id, created_at) VALUES (1, 1, 2, 'hi', 'visitor-2', TRUE, 't1', 2)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
          "from_customer, user_id, created_at) VALUES (1, 1, 1, 'a', '1', FALSE, 1, 3)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
          "from_customer, user_id, created_at) VALUES (1, 1, 1, 'b', '1', FALSE, 1, 4)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO messages (conversation_id, project_id, visitor_id, content, sender_id, "
          "from_customer, status, created_at) VALUES (1, 1, 1, 'c', '1', FALSE, 'lost', 5)",
-         SQLITE_CONSTRAINT_CHECK},
+         TDB_CHECK},
         /* migration 2: families are integers; a hash is never empty */
         {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
          "VALUES (1, 1, 'h1', 10, 1)",
-         SQLITE_OK},
+         TDB_OK},
         {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
          "VALUES (1, 1, 'h1', 10, 1)",
-         SQLITE_CONSTRAINT_UNIQUE},
+         TDB_UNIQUE},
         {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
          "VALUES (1, 'f', 'h2', 10, 1)",
-         SQLITE_CONSTRAINT_DATATYPE},
+         TDB_DATATYPE},
         {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
          "VALUES (1, 1, '', 10, 1)",
-         SQLITE_CONSTRAINT_CHECK},
+         TDB_CHECK},
         {"INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) "
          "VALUES (77, 1, 'h3', 10, 1)",
-         SQLITE_CONSTRAINT_FOREIGNKEY},
+         TDB_FOREIGN_KEY},
+        /* migration 3: the outbox; a topic is never empty */
+        {"INSERT INTO outbox (topic, payload, created_at) VALUES ('chat', '{}', 1)", TDB_OK},
+        {"INSERT INTO outbox (topic, payload, created_at) VALUES ('', '{}', 1)", TDB_CHECK},
+        {"INSERT INTO outbox (topic, payload, created_at) VALUES ('chat', NULL, 1)", TDB_NOT_NULL},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        int rc = sqlite3_exec(db, rows[i].sql, NULL, NULL, NULL);
+        tdb_rc_t rc = tdb_exec(db, rows[i].sql, NULL, 0);
         if (rc != rows[i].rc) {
-            print_error("row %zu: got %d (%s), want %d\n", i, rc, sqlite3_errmsg(db), rows[i].rc);
+            print_error("row %zu: got %d (%s), want %d\n", i, rc, tdb_errmsg(db), rows[i].rc);
             bad++;
         }
     }
@@ -512,17 +567,16 @@ static void test_schema_rules(void **state) {
                                 "last_message_snippet = '' AND metadata IS NULL"),
                      1);
     assert_int_equal(db_int(db, "SELECT count(*) FROM projects WHERE id = 1 AND "
-                                "widget_settings = '{}' AND identity_verification = 0"),
+                                "CAST(widget_settings AS TEXT) = '{}' AND "
+                                "NOT identity_verification"),
                      1);
     assert_int_equal(db_int(db, "SELECT count(*) FROM messages WHERE status = 'sent'"), 4);
     /* Deleting a user keeps its messages (user_id set to NULL) and its memberships go. */
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM users WHERE id = 1", NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(tdb_exec(db, "DELETE FROM users WHERE id = 1", NULL, 0), TDB_OK);
     assert_int_equal(db_int(db, "SELECT count(*) FROM messages WHERE user_id IS NULL"), 4);
     assert_int_equal(db_int(db, "SELECT count(*) FROM project_members"), 0);
     /* Deleting a project removes everything under it. */
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM projects WHERE id = 1", NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(tdb_exec(db, "DELETE FROM projects WHERE id = 1", NULL, 0), TDB_OK);
     static const char *const tables[] = {"project_domains", "visitors", "conversations",
                                          "messages"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
@@ -530,7 +584,7 @@ static void test_schema_rules(void **state) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", tables[i]);
         assert_int_equal(db_int(db, sql), 0);
     }
-    sqlite3_close(db);
+    tdb_disconnect(db);
 }
 
 int main(void) {
@@ -542,6 +596,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_newer_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_migration_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_rules, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,14 @@
-/* Unit tests for src/store/store.h with the SQLite backend, against real database files in a
- * fresh temporary directory per test: opening (good URLs, bad URLs, file and directory modes),
- * every operation's success and not-found paths, group commit (1000 writes in fewer
- * transactions), a failing request inside a batch that leaves the others committed, a database
- * locked by another process (unavailable, then recovery), queue-full push-back, argument
- * limits, and close with requests still queued. Each test runs its own uv loop to completion
- * and checks that every handle was closed (uv_loop_close returns 0). */
+/* Unit tests for src/store/store.h against a real, fresh database per test (testdb.h: SQLite
+ * files in a temporary directory, or PostgreSQL databases when PARLEY_TEST_DATABASE is set):
+ * opening (good URLs, bad URLs, SQLite's file and directory modes), every operation's success
+ * and not-found paths, group commit (1000 writes in fewer transactions), a failing request
+ * inside a batch that leaves the others committed, a database locked by another connection
+ * (unavailable, then recovery), queue-full push-back, argument limits, and close with requests
+ * still queued. With PostgreSQL also its outages: the server killed and restarted under a
+ * running store (requests fail fast with unavailable, then work again without reopening, and
+ * no acknowledged write is lost), and connections the server dropped while idle. Each test
+ * runs its own uv loop to completion and checks that every handle was closed (uv_loop_close
+ * returns 0). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +17,10 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "testdb.h"
 
 #include <ftw.h>
-#include <sqlite3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,29 +32,25 @@
 /* ---- fixture --------------------------------------------------------------------------------- */
 
 typedef struct {
-    char dir[64];   /* the temporary directory, removed at teardown */
-    char path[256]; /* the database file */
-    char url[300];  /* sqlite:<path> */
+    tdb_t db;       /* the database under test and a plain connection to it */
+    char *dir;      /* db.dir: the temporary directory, removed at teardown */
+    char path[256]; /* SQLite: the database file, in a subdirectory the store creates */
+    char url[1024]; /* the store's URL */
     uv_loop_t loop;
     store_t *s; /* open store, closed at teardown if the test left it open */
 } fx_t;
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state) {
     fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || tdb_create(&fx->db, "store") != 0)
         return -1;
-    strcpy(fx->dir, "/tmp/parley-store-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
+    fx->dir = fx->db.dir;
     snprintf(fx->path, sizeof fx->path, "%s/data/parley.db", fx->dir);
-    snprintf(fx->url, sizeof fx->url, "sqlite:%s", fx->path);
+    if (fx->db.pg)
+        snprintf(fx->url, sizeof fx->url, "%s", fx->db.url);
+    else
+        snprintf(fx->url, sizeof fx->url, "sqlite:%s", fx->path);
+    snprintf(fx->db.path, sizeof fx->db.path, "%s", fx->path);
     if (uv_loop_init(&fx->loop) != 0)
         return -1;
     *state = fx;
@@ -79,7 +80,7 @@ static int teardown(void **state) {
         uv_run(&fx->loop, UV_RUN_DEFAULT);
     }
     int rc = uv_loop_close(&fx->loop); /* UV_EBUSY if a handle was left open */
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdb_destroy(&fx->db);
     free(fx);
     return rc == 0 ? 0 : -1;
 }
@@ -207,9 +208,11 @@ static void test_open_bad(void **state) {
         const char *message; /* a part of the error text */
         const char *absent;  /* must not appear (a secret of the URL) */
     } rows[] = {
-        {"postgres://user:secret@127.0.0.1/parley", NULL, "PostgreSQL support is not built yet",
+        /* nobody listens on port 1: refused at once; the password never shows */
+        {"postgres://user:secret@127.0.0.1:1/parley", NULL, "cannot connect to PostgreSQL",
          "secret"},
-        {"postgresql://127.0.0.1/parley", NULL, "PostgreSQL support is not built yet", NULL},
+        {"postgresql://127.0.0.1:1/parley", NULL, "cannot connect to PostgreSQL", NULL},
+        {"postgres://127.0.0.1:1/parley?nonsense=1", NULL, "nonsense", NULL},
         {"mysql://root:hunter2@localhost/db", NULL, "unsupported", "hunter2"},
         {"parley.db", NULL, "unsupported", NULL},
         {"", NULL, "no database URL", NULL},
@@ -244,6 +247,7 @@ static void test_open_bad(void **state) {
     assert_int_equal(stat(fx->path, &st), -1);
 }
 
+/* File modes are SQLite's: this test uses a SQLite file whatever the backend under test. */
 static void test_open_modes(void **state) {
     fx_t *fx = *state;
     mode_t old = umask(022);
@@ -657,14 +661,13 @@ static void test_group_commit(void **state) {
     free(caps);
 }
 
-/* The write thread is busy (waiting for a lock another process holds) with a first request;
+/* The write thread is busy (waiting for a lock another connection holds) with a first request;
  * requests submitted meanwhile, over several loop turns, all go into the next transaction. */
 static void test_group_commit_while_busy(void **state) {
     fx_t *fx = *state;
     fx_open(fx, NULL); /* busy timeout 5 s */
-    sqlite3 *other = NULL;
-    assert_int_equal(sqlite3_open(fx->path, &other), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(tdb_connect(&fx->db), 0);
+    assert_int_equal(tdb_lock_writes(&fx->db), 0);
 
     cap_t caps[10] = {{0}};
     assert_int_equal(store_project_create(fx->s, "first", NULL, 0, on_project, &caps[0]), 0);
@@ -684,8 +687,7 @@ static void test_group_commit_while_busy(void **state) {
         uv_run(&fx->loop, UV_RUN_NOWAIT);
     }
     assert_int_equal(caps[0].calls, 0); /* still waiting for the lock */
-    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(other);
+    assert_int_equal(tdb_unlock_writes(&fx->db), 0);
     store_wait(fx->s);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(caps[i].calls, 1);
@@ -752,15 +754,15 @@ static void test_batch_failure_isolated(void **state) {
     cap_reset(&z);
 }
 
-/* Another process holds the write lock: writes fail with unavailable after the busy timeout,
- * reads still answer (WAL), and once the lock is gone writes work again. */
+/* Another connection holds the write lock: writes fail with unavailable after the busy
+ * timeout, reads still answer (WAL; PostgreSQL's MVCC), and once the lock is gone writes work
+ * again. */
 static void test_locked_database(void **state) {
     fx_t *fx = *state;
     static const store_options_t opts = {.busy_timeout_ms = 50};
     fx_open(fx, &opts);
-    sqlite3 *other = NULL;
-    assert_int_equal(sqlite3_open(fx->path, &other), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(tdb_connect(&fx->db), 0);
+    assert_int_equal(tdb_lock_writes(&fx->db), 0);
 
     cap_t w1 = {0}, w2 = {0}, r = {0};
     assert_int_equal(store_project_create(fx->s, "one", NULL, 0, on_project, &w1), 0);
@@ -771,8 +773,7 @@ static void test_locked_database(void **state) {
     assert_int_equal(w2.status, PL_EUNAVAIL);
     assert_int_equal(r.status, 0);
 
-    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(other);
+    assert_int_equal(tdb_unlock_writes(&fx->db), 0);
     cap_t w3 = {0};
     assert_int_equal(sync_create(fx, "three", NULL, 0, &w3), 0);
     assert_int_equal(w3.status, 0);
@@ -955,6 +956,214 @@ static void test_strerror(void **state) {
     assert_non_null(store_strerror(UV_ENOENT));
 }
 
+/* ---- PostgreSQL outages ---------------------------------------------------------------------- */
+
+/* A throwaway PostgreSQL cluster of this test alone (scripts/pg.sh, named by
+ * PARLEY_TEST_PG_SCRIPT: tests/unit/store/run-pg.sh sets it), so that stopping it disturbs
+ * nobody else. */
+typedef struct {
+    char dir[64];
+    char url[256];
+} cluster_t;
+
+/* Runs `pg.sh cmd dir`; its first output line (the URL for start) goes to out. */
+static int cluster_cmd(cluster_t *cl, const char *cmd, char *out, size_t outlen) {
+    const char *script = getenv("PARLEY_TEST_PG_SCRIPT");
+    if (!script || !script[0]) {
+        print_error("PARLEY_TEST_PG_SCRIPT is not set (run tests/unit/store/run-pg.sh)\n");
+        return -1;
+    }
+    char line[1024];
+    snprintf(line, sizeof line, "'%s' %s '%s'", script, cmd, cl->dir);
+    FILE *f = popen(line, "r");
+    if (!f)
+        return -1;
+    char buf[256] = "";
+    if (!fgets(buf, sizeof buf, f))
+        buf[0] = '\0';
+    while (fgetc(f) != EOF)
+        ;
+    int rc = pclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    if (out)
+        snprintf(out, outlen, "%s", buf);
+    return rc == 0 ? 0 : -1;
+}
+
+static void cluster_start(cluster_t *cl) {
+    if (!cl->dir[0]) {
+        strcpy(cl->dir, "/tmp/parley-pgout-XXXXXX");
+        assert_non_null(mkdtemp(cl->dir));
+    }
+    assert_int_equal(cluster_cmd(cl, "start", cl->url, sizeof cl->url), 0);
+    assert_non_null(strstr(cl->url, "postgres://"));
+}
+
+static void cluster_destroy(cluster_t *cl) {
+    if (cl->dir[0])
+        (void)cluster_cmd(cl, "destroy", NULL, 0);
+}
+
+/* Submits a ping and a project creation and waits for both; their statuses go to *read and
+ * *write; returns the time it took, ms. */
+static double try_both(fx_t *fx, int *read, int *write) {
+    cap_t r = {0}, w = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(store_ping(fx->s, on_done, &r), 0);
+    assert_int_equal(store_project_create(fx->s, "during", NULL, 0, on_project, &w), 0);
+    store_wait(fx->s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(w.calls, 1);
+    *read = r.status;
+    *write = w.status;
+    cap_reset(&w);
+    return (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
+/* The server goes away under an open store and comes back: requests fail with unavailable at
+ * once (never hang), then the same store works again without being reopened, with its data. */
+static void test_pg_outage(void **state) {
+    fx_t *fx = *state;
+    cluster_t cl = {0};
+    cluster_start(&cl);
+    snprintf(fx->url, sizeof fx->url, "%s", cl.url);
+    fx_open(fx, NULL);
+    cap_t c = {0};
+    assert_int_equal(sync_create(fx, "before", NULL, 0, &c), 0);
+    assert_int_equal(c.status, 0);
+    int64_t before = c.project->id;
+    cap_reset(&c);
+
+    assert_int_equal(cluster_cmd(&cl, "kill", NULL, 0), 0); /* pg_ctl stop -m immediate */
+    int rs, ws;
+    for (int i = 0; i < 20; i++) { /* the first try sees the lost connections, then backoff */
+        double ms = try_both(fx, &rs, &ws);
+        if (rs != PL_EUNAVAIL || ws != PL_EUNAVAIL || ms > 2000) {
+            print_error("while down, try %d: read %s, write %s, %.0f ms\n", i, store_strerror(rs),
+                        store_strerror(ws), ms);
+            fail();
+        }
+        usleep(20 * 1000);
+    }
+
+    cluster_start(&cl); /* same port, same data */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double waited = 0;
+    do {
+        try_both(fx, &rs, &ws);
+        if (rs == 0 && ws == 0)
+            break;
+        usleep(50 * 1000);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    } while (waited < 15); /* the backoff is capped at 5 s */
+    if (rs != 0 || ws != 0)
+        print_error("after the restart: read %s, write %s\n", store_strerror(rs),
+                    store_strerror(ws));
+    assert_int_equal(rs, 0);
+    assert_int_equal(ws, 0);
+    print_message("store usable again %.2f s after the server came back\n", waited);
+    sync_get(fx, before, &c);
+    assert_int_equal(c.status, 0);
+    assert_string_equal(c.project->name, "before");
+    cap_reset(&c);
+    fx_close(fx);
+    cluster_destroy(&cl);
+}
+
+/* The server is killed while a burst of writes is being committed: every request gets 0 or
+ * unavailable, and every write acknowledged with 0 is in the database afterwards. */
+#define CRASH_BURST 3000
+
+static void test_pg_crash_keeps_acknowledged(void **state) {
+    fx_t *fx = *state;
+    cluster_t cl = {0};
+    cluster_start(&cl);
+    snprintf(fx->url, sizeof fx->url, "%s", cl.url);
+    fx_open(fx, NULL);
+    cap_t *caps = calloc(CRASH_BURST, sizeof *caps);
+    assert_non_null(caps);
+    /* A first part until some of it is acknowledged, then the rest, and the crash while that
+     * is being written. */
+    for (int i = 0; i < CRASH_BURST; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "burst %d", i);
+        assert_int_equal(store_project_create(fx->s, name, NULL, 0, on_project, &caps[i]), 0);
+        if (i == CRASH_BURST / 4)
+            while (caps[0].calls == 0)
+                uv_run(&fx->loop, UV_RUN_ONCE);
+    }
+    uv_run(&fx->loop, UV_RUN_NOWAIT); /* hands the rest over */
+    assert_int_equal(cluster_cmd(&cl, "kill", NULL, 0), 0);
+    store_wait(fx->s);
+    int acked = 0, bad = 0;
+    for (int i = 0; i < CRASH_BURST; i++) {
+        if (caps[i].calls != 1 || (caps[i].status != 0 && caps[i].status != PL_EUNAVAIL))
+            bad++;
+        acked += caps[i].status == 0;
+    }
+    assert_int_equal(bad, 0);
+
+    cluster_start(&cl);
+    int64_t count = -1;
+    for (int i = 0; i < 300 && count < 0; i++) { /* until the store reconnected */
+        cap_t n = {0};
+        assert_int_equal(store_project_count(fx->s, on_count, &n), 0);
+        store_wait(fx->s);
+        if (n.status == 0)
+            count = n.count;
+        else
+            usleep(50 * 1000);
+    }
+    print_message("%d of %d acknowledged before the crash, %lld stored\n", acked, CRASH_BURST,
+                  (long long)count);
+    assert_true(count >= acked && count <= CRASH_BURST);
+    for (int i = 0; i < CRASH_BURST; i++) { /* each acknowledged one, by its id */
+        if (caps[i].status != 0)
+            continue;
+        cap_t g = {0};
+        sync_get(fx, caps[i].project->id, &g);
+        if (g.status != 0)
+            bad++;
+        cap_reset(&g);
+    }
+    assert_int_equal(bad, 0);
+    for (int i = 0; i < CRASH_BURST; i++)
+        cap_reset(&caps[i]);
+    free(caps);
+    fx_close(fx);
+    cluster_destroy(&cl);
+}
+
+/* The server drops the store's connections while they are idle (a restart between requests,
+ * an administrator terminating backends): the next requests notice before they start and
+ * reconnect, so they succeed. */
+static void test_pg_idle_connections_dropped(void **state) {
+    fx_t *fx = *state;
+    fx_open(fx, NULL);
+    cap_t c = {0};
+    assert_int_equal(sync_create(fx, "first", NULL, 0, &c), 0);
+    assert_int_equal(c.status, 0);
+    cap_reset(&c);
+    assert_int_equal(sync_count(fx), 1); /* the read connection is up too */
+    assert_int_equal(tdb_connect(&fx->db), 0);
+    int64_t n = tdb_int(&fx->db,
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = 'parley' "
+                        "AND pid <> pg_backend_pid()",
+                        NULL, NULL);
+    assert_int_equal(n, 2);
+    usleep(200 * 1000); /* the server closes the sockets */
+    int rs, ws;
+    try_both(fx, &rs, &ws);
+    assert_int_equal(rs, 0);
+    assert_int_equal(ws, 0);
+    assert_int_equal(sync_count(fx), 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_bad, setup, teardown),
@@ -976,5 +1185,14 @@ int main(void) {
         cmocka_unit_test(test_project_dup),
         cmocka_unit_test(test_strerror),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* PostgreSQL's own failure modes, when the tests run against it. */
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(test_pg_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_crash_keeps_acknowledged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_idle_connections_dropped, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (tdb_is_pg())
+        failed += cmocka_run_group_tests_name("postgres", pg_tests, NULL, NULL);
+    return failed;
 }

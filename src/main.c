@@ -88,6 +88,12 @@ static char *load_jwt_secret(const pl_config_t *cfg) {
         return pl_xstrdup(cfg->jwt_secret);
     }
     char path[PATH_MAX];
+    /* The data directory also exists with a PostgreSQL store: it holds this secret. */
+    if (mkdir_p(cfg->data_dir, 0700) != 0) {
+        fprintf(stderr, "parley: cannot create data directory %s: %s\n", cfg->data_dir,
+                strerror(errno));
+        return NULL;
+    }
     snprintf(path, sizeof path, "%s/jwt-secret", cfg->data_dir);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {

@@ -829,6 +829,28 @@ static bool cors_allow(const pl_slice_t *origin, void *ud) {
 
 /* ---- housekeeping --------------------------------------------------------------------------------- */
 
+static bool limit_idle(void *value, void *ud) {
+    const app_visitor_limit_t *e = value;
+    return *(const uint64_t *)ud - e->last_ms > LIMIT_IDLE_MS;
+}
+
+static void limit_release(void *value) {
+    app_visitor_limit_t *e = value;
+    free(e->key);
+    free(e);
+}
+
+static bool ip_idle(void *value, void *ud) {
+    const app_ip_t *e = value;
+    return e->sockets == 0 && *(const uint64_t *)ud - e->last_ms > 2000;
+}
+
+static void ip_release_entry(void *value) {
+    app_ip_t *e = value;
+    free(e->key);
+    free(e);
+}
+
 static void sweep_cb(uv_timer_t *t) {
     app_gateway_t *gw = t->data;
     uint64_t now = pl_mono_ms();
@@ -836,44 +858,8 @@ static void sweep_cb(uv_timer_t *t) {
     if (++gw->sweeps % 5 == 0)
         cors_refresh(gw);
     /* Idle rate-limit entries and per-address entries with no socket. */
-    size_t it = 0, n = 0;
-    const pl_map_slot_t *slot;
-    void **drop = NULL;
-    while (pl_map_next(&gw->limits, &it, &slot)) {
-        app_visitor_limit_t *e = slot->value;
-        if (now - e->last_ms > LIMIT_IDLE_MS) {
-            void **nd = realloc(drop, (n + 1) * sizeof *nd);
-            if (!nd)
-                break;
-            drop = nd;
-            drop[n++] = e;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        app_visitor_limit_t *e = drop[i];
-        pl_map_del(&gw->limits, e->key, e->keylen);
-        free(e->key);
-        free(e);
-    }
-    n = 0;
-    it = 0;
-    while (pl_map_next(&gw->ips, &it, &slot)) {
-        app_ip_t *e = slot->value;
-        if (e->sockets == 0 && now - e->last_ms > 2000) {
-            void **nd = realloc(drop, (n + 1) * sizeof *nd);
-            if (!nd)
-                break;
-            drop = nd;
-            drop[n++] = e;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        app_ip_t *e = drop[i];
-        pl_map_del(&gw->ips, e->key, e->keylen);
-        free(e->key);
-        free(e);
-    }
-    free(drop);
+    pl_map_remove_if(&gw->limits, limit_idle, limit_release, &now);
+    pl_map_remove_if(&gw->ips, ip_idle, ip_release_entry, &now);
 }
 
 app_gateway_t *app_gateway_new(uv_loop_t *loop, const pl_config_t *cfg, store_t *store,

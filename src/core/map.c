@@ -133,3 +133,30 @@ bool pl_map_next(const pl_map_t *m, size_t *i, const pl_map_slot_t **slot) {
     }
     return false;
 }
+
+size_t pl_map_remove_if(pl_map_t *m, bool (*pred)(void *value, void *ud),
+                        void (*release)(void *value), void *ud) {
+    size_t it = 0, n = 0, cap = 0;
+    const pl_map_slot_t *slot;
+    pl_map_slot_t *drop = NULL;
+    while (pl_map_next(m, &it, &slot)) {
+        if (!pred(slot->value, ud))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            pl_map_slot_t *nd = realloc(drop, ncap * sizeof *nd);
+            if (!nd)
+                break; /* the rest waits for the next call */
+            drop = nd;
+            cap = ncap;
+        }
+        drop[n++] = *slot;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pl_map_del(m, drop[i].key, drop[i].len);
+        if (release)
+            release(drop[i].value);
+    }
+    free(drop);
+    return n;
+}

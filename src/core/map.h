@@ -40,6 +40,11 @@ void *pl_map_del(pl_map_t *m, const char *key, size_t len);
 static inline size_t pl_map_count(const pl_map_t *m) {
     return m->count;
 }
+/* Removes every entry whose value pred(value, ud) accepts and hands each removed value to
+ * release (which may free it and its key). The entries are collected first and then removed,
+ * so pred and release never see a map being reshaped. Returns how many were removed. O(cap). */
+size_t pl_map_remove_if(pl_map_t *m, bool (*pred)(void *value, void *ud),
+                        void (*release)(void *value), void *ud);
 /* Iteration: for (size_t i = 0; pl_map_next(m, &i, &slot);) ... Do not insert or delete while
  * iterating (collect first). */
 bool pl_map_next(const pl_map_t *m, size_t *i, const pl_map_slot_t **slot);

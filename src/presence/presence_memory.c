@@ -289,27 +289,19 @@ static int mem_get_session(presence_t *p, int64_t project, const char *uid,
     return 0;
 }
 
+static bool entry_expired(void *value, void *ud) {
+    (void)ud;
+    entry_t *e = value;
+    return e->nsockets == 0 && !session_of(e);
+}
+
+static void entry_release(void *value) {
+    entry_free(value);
+}
+
 static void sweep_cb(uv_timer_t *t) {
     mem_t *m = t->data;
-    /* Collect first: the map must not change while iterating. */
-    size_t it = 0, n = 0;
-    const pl_map_slot_t *s;
-    entry_t **drop = NULL;
-    while (pl_map_next(&m->visitors, &it, &s)) {
-        entry_t *e = s->value;
-        if (e->nsockets == 0 && !session_of(e)) {
-            entry_t **nd = realloc(drop, (n + 1) * sizeof *nd);
-            if (!nd)
-                break;
-            drop = nd;
-            drop[n++] = e;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        pl_map_del(&m->visitors, drop[i]->key, drop[i]->keylen);
-        entry_free(drop[i]);
-    }
-    free(drop);
+    pl_map_remove_if(&m->visitors, entry_expired, entry_release, NULL);
 }
 
 static void handle_closed(uv_handle_t *h) {

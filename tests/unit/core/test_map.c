@@ -79,10 +79,50 @@ static void test_churn(void **state) {
     pl_map_dispose(&m);
 }
 
+static bool is_even(void *value, void *ud) {
+    (*(int *)ud)++;
+    return (*(int *)value % 2) == 0;
+}
+
+static int g_released;
+static void count_release(void *value) {
+    (void)value;
+    g_released++;
+}
+
+static void test_remove_if(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    static int vals[N];
+    static char keys[N][8];
+    pl_map_t m;
+    pl_map_init(&m);
+    for (int i = 0; i < N; i++) {
+        vals[i] = i;
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        assert_int_equal(pl_map_put(&m, keys[i], strlen(keys[i]), &vals[i], NULL), 0);
+    }
+    int asked = 0;
+    g_released = 0;
+    assert_int_equal(pl_map_remove_if(&m, is_even, count_release, &asked), N / 2);
+    assert_int_equal(asked, N);
+    assert_int_equal(g_released, N / 2);
+    assert_int_equal(pl_map_count(&m), N / 2);
+    for (int i = 0; i < N; i++) {
+        void *v = pl_map_get(&m, keys[i], strlen(keys[i]));
+        if (i % 2)
+            assert_ptr_equal(v, &vals[i]);
+        else
+            assert_null(v);
+    }
+    pl_map_dispose(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_churn),
+        cmocka_unit_test(test_remove_if),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

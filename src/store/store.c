@@ -989,6 +989,9 @@ static void req_deliver(store_req_t *r) {
         break;
     case RES_INGEST:
         assert(st != 0 || r->res.ingest);
+        /* a new message wrote every event of the request, a duplicate none (backend contract) */
+        assert(st != 0 ||
+               r->res.ingest->noutbox == (r->res.ingest->duplicate ? 0 : r->a.list[0].n));
         if (r->cb.ingest)
             r->cb.ingest(r->ud, st, st == 0 ? r->res.ingest : NULL);
         break;
@@ -1612,7 +1615,7 @@ int store_message_ingest(store_t *s, const store_ingest_t *in, store_ingest_cb c
     if (in->nevents > 0) { /* checked before anything is taken from the queue */
         if (!in->event_topics || !in->event_payloads)
             return PL_EINVAL;
-        if (in->nevents > STORE_MAX_LIST)
+        if (in->nevents > STORE_INGEST_EVENTS_MAX) /* the result has room for that many ids */
             return PL_ETOOBIG;
         for (size_t i = 0; i < in->nevents; i++)
             if (!in->event_topics[i] || !in->event_topics[i][0] || !in->event_payloads[i])

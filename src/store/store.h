@@ -308,6 +308,10 @@ typedef struct {
     int status; /* STORE_TOKEN_* */
 } store_refresh_t;
 
+/* Most outbox events one store_message_ingest may record (store_ingest_t.nevents): the ids of
+ * the rows it wrote come back inside the result (store_ingest_result_t.outbox_ids). */
+#define STORE_INGEST_EVENTS_MAX 4u
+
 /* What store_message_ingest persists: one visitor message (PROTOCOL.md section 3, sendMessage).
  * Every pointer is borrowed for the duration of the call only. */
 typedef struct {
@@ -322,7 +326,8 @@ typedef struct {
      * message is committed, written to the outbox in the same transaction as the message and
      * only when the message is new (a duplicate, or a refused message, records nothing).
      * event_topics[i] (non-empty) and event_payloads[i] (any text) for i < nevents <=
-     * STORE_MAX_LIST; their bytes count towards STORE_MAX_ARG_BYTES. */
+     * STORE_INGEST_EVENTS_MAX; their bytes count towards STORE_MAX_ARG_BYTES. The result
+     * gives the id of each row written (store_ingest_result_t.outbox_ids). */
     const char *const *event_topics;
     const char *const *event_payloads;
     size_t nevents;
@@ -337,6 +342,13 @@ typedef struct {
     bool conversation_created;  /* this message opened a new conversation */
     bool conversation_reopened; /* a solved conversation went back to open (forever only) */
     bool duplicate; /* the temp_id was already stored: nothing was written but last_seen_at */
+    /* The outbox rows this ingest wrote: outbox_ids[i] is the id (store_outbox_event_t.id) of
+     * the row of event_topics[i] / event_payloads[i], for i < noutbox. noutbox is the ingest's
+     * nevents for a new message and 0 for a duplicate (which writes no event). The caller that
+     * publishes the events itself right after the commit deletes exactly these ids with
+     * store_outbox_delete; ids are increasing in event order. */
+    int64_t outbox_ids[STORE_INGEST_EVENTS_MAX];
+    size_t noutbox;
 } store_ingest_result_t;
 
 /* ---- callbacks ------------------------------------------------------------------------------- */
@@ -461,11 +473,14 @@ PL_NODISCARD int store_history(store_t *s, int64_t project_id, const char *uid, 
  *      created_at = now_ms;
  *   5. the conversation: last_message_snippet = the first STORE_SNIPPET_CHARS code points of
  *      content, last_message_timestamp = updated_at = now_ms, unread_count + 1;
- *   6. the outbox events of in (if any), in their order.
+ *   6. the outbox events of in (if any), in their order; their ids go to the result's
+ *      outbox_ids.
  * Status STORE_ENOTFOUND (no such project); PL_EINVAL when a new conversation would get
  * session_metadata_json that is not a JSON object (checked only then; nothing is written).
  * Call: PL_EINVAL when in, visitor_uid, content or temp_id is NULL, or nevents > 0 with a NULL
- * array, entry or empty topic; PL_ETOOBIG over STORE_MAX_ARG_BYTES or STORE_MAX_LIST events. */
+ * array, entry or empty topic; PL_ETOOBIG over STORE_MAX_ARG_BYTES or with nevents over
+ * STORE_INGEST_EVENTS_MAX. The result carries the ids of the outbox rows written (noutbox 0 for
+ * a duplicate). */
 PL_NODISCARD int store_message_ingest(store_t *s, const store_ingest_t *in, store_ingest_cb cb,
                                       void *ud);
 
@@ -691,7 +706,12 @@ PL_NODISCARD int store_visitor_get(store_t *s, int64_t project_id, int64_t visit
  * message. A publisher (one per deployment, or several that tolerate duplicates: delivery is at
  * least once) loops: store_outbox_fetch, publish each event, store_outbox_delete the ids it
  * published. A crash after the commit and before the delete publishes an event again later;
- * nothing committed is ever lost. */
+ * nothing committed is ever lost. The caller of the ingest may also publish its events itself
+ * as soon as the callback fires and then delete exactly the ids the result gives
+ * (store_ingest_result_t.outbox_ids); the fetch loop then only sweeps up the rows a crashed
+ * caller left behind (and may publish an event the caller is publishing at that moment:
+ * delivery stays at least once). Ids are never reused (SQLite AUTOINCREMENT, PostgreSQL
+ * sequences), so deleting an id already gone never removes another event. */
 
 /* Largest `limit` of store_outbox_fetch. */
 #define STORE_OUTBOX_MAX 1000u

@@ -222,8 +222,9 @@ void store__msglist_dispose(store__msglist_t *l);
 
 /* An ingest result (the hot path's) is ONE allocation: the struct followed by the bytes of its
  * message's strings, which point into it; one free() releases it on the loop thread. pack
- * copies t, whose string pointers are borrowed (inputs, column text), into such a block; NULL
- * when out of memory. */
+ * copies t, whose string pointers are borrowed (inputs, column text), into such a block (its
+ * scalars and the outbox ids, which live inside the struct, as they are); NULL when out of
+ * memory. Backends set outbox_ids / noutbox to the rows their message_ingest wrote. */
 store_ingest_result_t *store__ingest_result_pack(const store_ingest_result_t *t);
 /* Frees a packed ingest result. NULL is fine. */
 void store__ingest_result_free(store_ingest_result_t *r);

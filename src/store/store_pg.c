@@ -283,25 +283,22 @@ static const char *const g_sql[PQ__COUNT] = {
      * images are carried along.
      * One row per message, in order: 0 position, 1 project exists, 2 visitor id (NULL:
      * refused), 3 conversation id, 4 conversation created, 5 reopened, 6 new message id, 7-19
-     * the original message of a duplicate (PQ_MESSAGE_COLUMNS, NULL when not a duplicate). */
+     * the original message of a duplicate (PQ_MESSAGE_COLUMNS, NULL when not a duplicate), 20
+     * the ids of the message's outbox rows in event order (bigint[], NULL when none). */
     [PQ_MESSAGE_INGEST] =
         ("WITH inp AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], "
          "$5::boolean[], $6::text[], $7::json[], $8::boolean[]) WITH ORDINALITY "
          "AS t(project_id, uid, now, temp_id, forever, content, meta, meta_ok, n)), "
-         /* what each message finds: its project, its visitor, the original message of a
-          * retry, the visitor's current conversation (each an index lookup) */
+         /* what each message finds: its project, its visitor, the id of the original message
+          * of a retry (read whole at the end), the visitor's current conversation (each an
+          * index lookup) */
          "st AS (SELECT inp.*, pr.id IS NOT NULL AS has_project, vf.id AS vid, d.id AS dup_id, "
-         "d.conversation_id AS dup_conversation_id, d.project_id AS dup_project_id, "
-         "d.visitor_id AS dup_visitor_id, d.content AS dup_content, d.sender_id AS dup_sender_id, "
-         "d.from_customer AS dup_from_customer, d.user_id AS dup_user_id, "
-         "d.status AS dup_status, d.content_type AS dup_content_type, "
-         "d.metadata AS dup_metadata, d.temp_id AS dup_temp_id, d.created_at AS dup_created_at, "
          "cc.id AS cur_id, cc.status AS cur_status FROM inp "
          "LEFT JOIN LATERAL (SELECT id FROM projects WHERE id = inp.project_id LIMIT 1) AS pr "
          "ON TRUE "
          "LEFT JOIN LATERAL (SELECT id FROM visitors WHERE project_id = inp.project_id "
          "AND uid = inp.uid LIMIT 1) AS vf ON TRUE "
-         "LEFT JOIN LATERAL (SELECT " PQ_MESSAGE_COLUMNS " FROM messages "
+         "LEFT JOIN LATERAL (SELECT id FROM messages "
          "WHERE visitor_id = vf.id AND temp_id = inp.temp_id LIMIT 1) AS d ON TRUE "
          "LEFT JOIN LATERAL (SELECT id, status FROM conversations WHERE visitor_id = vf.id "
          "AND d.id IS NULL AND CASE WHEN inp.forever THEN " PQ_FOREVER " ELSE " PQ_ACTIVE
@@ -336,16 +333,31 @@ static const char *const g_sql[PQ__COUNT] = {
          "sender_id, from_customer, status, temp_id, created_at) SELECT k.id, go.project_id, "
          "v.id, go.content, go.uid, TRUE, 'sent', go.temp_id, go.now FROM k JOIN go "
          "ON go.n = k.n JOIN v ON v.n = k.n ORDER BY k.n RETURNING id, visitor_id), "
-         "ob AS (INSERT INTO outbox (topic, payload, created_at) SELECT e.topic, e.payload, "
-         "go.now FROM unnest($9::bigint[], $10::text[], $11::text[]) WITH ORDINALITY "
+         /* the events of the messages written (none for a duplicate or a refused one), each
+          * with an id drawn from the outbox's sequence (found once per statement: the
+          * uncorrelated subquery is an InitPlan); the ids drawn are then dealt out sorted, in
+          * event order, so that they increase with the events whatever order the rows came
+          * in, and each event's id is known for the result (oi: a message's ids, in order).
+          * ev and ei are evaluated once (a CTE with a volatile function, or read twice, is
+          * always materialized), so nextval runs once per event. */
+         "ev AS (SELECT e.*, go.now, "
+         "nextval((SELECT pg_get_serial_sequence('outbox', 'id'))::regclass) AS id "
+         "FROM unnest($9::bigint[], $10::text[], $11::text[]) WITH ORDINALITY "
          "AS e(n, topic, payload, o) JOIN go ON go.n = e.n JOIN v ON v.n = e.n "
-         "JOIN ms ON ms.visitor_id = v.id ORDER BY e.o) "
-         "SELECT st.n, st.has_project, v.id, k.id, k.created, k.reopened, ms.id, st.dup_id, "
-         "st.dup_conversation_id, st.dup_project_id, st.dup_visitor_id, st.dup_content, "
-         "st.dup_sender_id, st.dup_from_customer, st.dup_user_id, st.dup_status, "
-         "st.dup_content_type, st.dup_metadata, st.dup_temp_id, st.dup_created_at FROM st "
-         "LEFT JOIN v ON v.n = st.n LEFT JOIN k ON k.n = st.n "
-         "LEFT JOIN ms ON ms.visitor_id = v.id ORDER BY st.n"),
+         "JOIN ms ON ms.visitor_id = v.id), "
+         "ei AS (SELECT n, o, topic, payload, now, (SELECT array_agg(id ORDER BY id) "
+         "FROM ev)[row_number() OVER (ORDER BY o)] AS id FROM ev), "
+         "ob AS (INSERT INTO outbox (id, topic, payload, created_at) "
+         "SELECT id, topic, payload, now FROM ei), "
+         "oi AS (SELECT n, array_agg(id ORDER BY o) AS ids FROM ei GROUP BY n) "
+         /* d.*: the columns of the lateral subquery, in PQ_MESSAGE_COLUMNS' order (read here
+          * rather than carried through st: narrower CTE rows, and the statement stays under
+          * the 4095 characters -Wpedantic allows a string literal) */
+         "SELECT st.n, st.has_project, v.id, k.id, k.created, k.reopened, ms.id, d.*, oi.ids "
+         "FROM st LEFT JOIN v ON v.n = st.n LEFT JOIN k ON k.n = st.n "
+         "LEFT JOIN ms ON ms.visitor_id = v.id LEFT JOIN oi ON oi.n = st.n "
+         "LEFT JOIN LATERAL (SELECT " PQ_MESSAGE_COLUMNS " FROM messages WHERE id = st.dup_id) "
+         "AS d ON TRUE ORDER BY st.n"),
     [PQ_CONV_GET] = PQ_CONV_SELECT "WHERE c.id = $1::bigint AND c.project_id = $2::bigint",
     [PQ_USER_INSERT] = ("INSERT INTO users (email, password_hash, full_name, created_at, "
                         "updated_at) VALUES ($1::text, $2::text, $3::text, $4::bigint, "
@@ -1126,6 +1138,34 @@ static int col_text_all(const PGresult *r, int col, char ***v, size_t *n) {
     return 0;
 }
 
+/* Parses the bigint[] column col ("{1,2,3}"; NULL is the empty list) into v[0..max), with the
+ * count in *n. PL_EUNAVAIL when the text is not such a list or holds more than max ids. */
+static int col_i64_array(const PGresult *r, int row, int col, int64_t *v, size_t max, size_t *n) {
+    *n = 0;
+    if (PQgetisnull(r, row, col))
+        return 0;
+    const char *p = PQgetvalue(r, row, col);
+    if (*p++ != '{')
+        return PL_EUNAVAIL;
+    if (*p == '}')
+        return p[1] == '\0' ? 0 : PL_EUNAVAIL;
+    for (;;) {
+        if (*n == max || *p < '0' || *p > '9')
+            return PL_EUNAVAIL; /* ids are positive: no sign, no space */
+        char *end;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (errno != 0)
+            return PL_EUNAVAIL;
+        v[(*n)++] = (int64_t)x;
+        p = end;
+        if (*p == '}')
+            return p[1] == '\0' ? 0 : PL_EUNAVAIL;
+        if (*p++ != ',')
+            return PL_EUNAVAIL;
+    }
+}
+
 /* A PostgreSQL array literal being built as one text parameter: {"a","b",NULL,...} with every
  * string element quoted (" and \ escaped: nothing else is special inside quotes). Errors are
  * sticky: arr_end reports them. */
@@ -1675,6 +1715,10 @@ static int pq_ingest_parse(const PGresult *r, int row, const store_ingest_t *in,
     } else {
         if (col_null(r, row, 3) || col_null(r, row, 6))
             return PL_EUNAVAIL; /* cannot happen: a message is written unless refused */
+        /* every event of a new message was written, with its id in event order */
+        if (col_i64_array(r, row, 20, res.outbox_ids, STORE_INGEST_EVENTS_MAX, &res.noutbox) != 0 ||
+            res.noutbox != in->nevents)
+            return PL_EUNAVAIL; /* cannot happen */
         res.conversation_id = col_i64(r, row, 3);
         res.conversation_created = col_bool(r, row, 4);
         res.conversation_reopened = col_bool(r, row, 5);

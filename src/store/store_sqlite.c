@@ -522,6 +522,17 @@ static store_conn_t *sq_conn_open(const char *path, const store_options_t *opts,
 
     const char *step = "PRAGMA foreign_keys = ON";
     rc = sq_exec_once(c->db, step, NULL, 0);
+    if (rc == SQLITE_OK) {
+        /* Reads through a memory map instead of a pread and a copy per page, and 8 MiB of page
+         * cache per connection (the default 2 MiB made the writer re-read index pages on every
+         * batch). Both grow only as pages are used; mapped pages are the OS's file cache. */
+        step = "PRAGMA mmap_size = 268435456";
+        rc = sq_exec_once(c->db, step, NULL, 0);
+    }
+    if (rc == SQLITE_OK) {
+        step = "PRAGMA cache_size = -8192";
+        rc = sq_exec_once(c->db, step, NULL, 0);
+    }
     if (rc == SQLITE_OK && role == STORE_CONN_WRITE) {
         char mode[16] = "";
         step = "PRAGMA journal_mode = WAL";
@@ -1147,6 +1158,8 @@ static int sq_message_ingest(store_conn_t *base, const store_ingest_t *in,
     store_ingest_result_t res = {0};
     int rc = 0;
     int64_t vid = 0, cid = 0;
+    if (in->nevents > STORE_INGEST_EVENTS_MAX)
+        return PL_ETOOBIG; /* store.c refuses it at the call: res.outbox_ids has no room */
 
     /* 1. the visitor, found or created (no project: STORE_ENOTFOUND) */
     rc = sq_visitor_seen(c, in->project_id, in->visitor_uid, in->now_ms, &vid);
@@ -1240,7 +1253,7 @@ static int sq_message_ingest(store_conn_t *base, const store_ingest_t *in,
         return rc;
     int64_t mid = sqlite3_last_insert_rowid(c->db);
 
-    /* 6. the events to publish, in the same transaction */
+    /* 6. the events to publish, in the same transaction, and the id of each row */
     if (in->nevents > 0) {
         st = sq_stmt(c, SQ_OUTBOX_INSERT, &rc);
         for (size_t i = 0; st && rc == 0 && i < in->nevents; i++) {
@@ -1248,6 +1261,8 @@ static int sq_message_ingest(store_conn_t *base, const store_ingest_t *in,
             sqlite3_bind_text(st, 2, in->event_payloads[i], -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 3, in->now_ms);
             rc = sq_step_done(c, st);
+            if (rc == 0)
+                res.outbox_ids[res.noutbox++] = sqlite3_last_insert_rowid(c->db);
         }
         if (rc != 0)
             return rc;

@@ -6,7 +6,8 @@
  * checks), history in both historyVisibility modes (open/pending vs solved vs spam), visitor
  * context and URL history, users and members, a burst of 5,000 ingests in few transactions
  * (group commit), the transactional outbox (events written with new messages only, fetched
- * and deleted by a publisher), and an ingest throughput micro benchmark printed to stdout (not
+ * and deleted by a publisher; the ids of its rows returned by each ingest, also for every
+ * ingest of a large batch), and an ingest throughput micro benchmark printed to stdout (not
  * asserted). Conversation statuses are changed through a second, plain connection to the same
  * database (test_inbox.c tests store_conversation_update, the agents' way). Each test runs its
  * own uv loop to completion and checks that every handle was closed. */
@@ -673,6 +674,17 @@ static void test_ingest_batch_fault(void **state) {
     }
     assert_true(caps[3].ingest.duplicate);
     assert_int_equal(caps[3].msg->id, caps[0].msg->id);
+    assert_int_equal(caps[3].ingest.noutbox, 0);
+    /* Each ingest that wrote got the id of its own row (on PostgreSQL, after the replay):
+     * rows "one", "two", "three" in id order below. */
+    const size_t written[] = {0, 2, 5};
+    char want_ids[128] = "";
+    for (size_t j = 0; j < 3; j++) {
+        assert_int_equal(caps[written[j]].ingest.noutbox, 1);
+        size_t len = strlen(want_ids);
+        snprintf(want_ids + len, sizeof want_ids - len, "%s%lld", j ? "\n" : "",
+                 (long long)caps[written[j]].ingest.outbox_ids[0]);
+    }
     store_stats(fx->s, &after);
     assert_int_equal(after.transactions - before.transactions, 1);
     assert_int_equal(after.failed - before.failed, 2);
@@ -683,6 +695,8 @@ static void test_ingest_batch_fault(void **state) {
     char got[256];
     assert_true(tdb_texts(&fx->db, "SELECT payload FROM outbox ORDER BY id", 0, got, sizeof got));
     assert_string_equal(got, "one\ntwo\nthree");
+    assert_true(tdb_texts(&fx->db, "SELECT id FROM outbox ORDER BY id", 0, got, sizeof got));
+    assert_string_equal(got, want_ids);
 }
 
 /* Large messages in one batch: the writer hands the backend runs of ingests bounded in bytes
@@ -857,7 +871,7 @@ static void test_outbox(void **state) {
     refused[2].nevents = 1;
     refused[3].event_payloads = null_entry;
     refused[3].nevents = 1;
-    refused[4].nevents = STORE_MAX_LIST + 1;
+    refused[4].nevents = STORE_INGEST_EVENTS_MAX + 1;
     const int refused_rc[] = {PL_EINVAL, PL_EINVAL, PL_EINVAL, PL_EINVAL, PL_ETOOBIG};
     for (size_t i = 0; i < 5; i++)
         assert_int_equal(store_message_ingest(fx->s, &refused[i], on_ingest, &c), refused_rc[i]);
@@ -872,6 +886,286 @@ static void test_outbox(void **state) {
     assert_int_equal(never.calls, 0);
     assert_int_equal(c.calls, 0);
     assert_int_equal(fx_count(fx, "SELECT count(*) FROM outbox"), 0);
+}
+
+/* The ids an ingest returns are those of the outbox rows it wrote, in event order: a caller
+ * that publishes the events itself deletes exactly them and leaves every other row alone. A
+ * duplicate, a refused ingest and a message without events return no id and write no row;
+ * STORE_INGEST_EVENTS_MAX events is the most an ingest takes. */
+static void test_outbox_ids(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    enum { MAX = STORE_INGEST_EVENTS_MAX };
+    const char *topics[MAX + 1] = {"chat.message", "agents.inbox", "three", "four", "five"};
+    const char *payloads[MAX + 1] = {"{\"n\":1}", "{\"n\":2}", "3", "", "5"};
+    store_ingest_t in = {.project_id = p,
+                         .visitor_uid = "visitor-aaaa",
+                         .content = "hello",
+                         .temp_id = "t1",
+                         .now_ms = T0,
+                         .event_topics = topics,
+                         .event_payloads = payloads,
+                         .nevents = 2};
+    cap_t c = {0};
+    assert_int_equal(store_message_ingest(fx->s, &in, on_ingest, &c), 0);
+    wait_one(fx, &c);
+    assert_int_equal(c.status, 0);
+    assert_false(c.ingest.duplicate);
+    assert_int_equal(c.ingest.noutbox, 2);
+    const int64_t first[2] = {c.ingest.outbox_ids[0], c.ingest.outbox_ids[1]};
+    const int64_t first_msg = c.msg->id;
+    assert_true(first[0] > 0 && first[1] > first[0]);
+    cap_reset(&c);
+
+    ob_cap_t ob;
+    fetch(fx, 10, &ob);
+    assert_int_equal(ob.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(ob.id[i], first[i]);
+        assert_string_equal(ob.topic[i], topics[i]);
+        assert_string_equal(ob.payload[i], payloads[i]);
+    }
+
+    /* Then: a message with the most events; the retry of the first (same temp_id, other
+     * events); an unknown project; metadata that is not an object; a message without events. */
+    store_ingest_t most = in, dup = in, nop = in, bad = in, plain = in;
+    most.temp_id = "t2";
+    most.nevents = MAX;
+    dup.now_ms = T0 + 1;
+    dup.event_topics = topics + 2;
+    dup.event_payloads = payloads + 2;
+    nop.project_id = p + 9;
+    bad.visitor_uid = "visitor-bbbb";
+    bad.session_metadata_json = "[1]";
+    plain.temp_id = "t3";
+    plain.nevents = 0;
+    const struct {
+        const store_ingest_t *in;
+        int status;
+        bool duplicate;
+        size_t noutbox;
+    } rows[] = {
+        {&most, 0, false, MAX},      {&dup, 0, true, 0},    {&nop, STORE_ENOTFOUND, false, 0},
+        {&bad, PL_EINVAL, false, 0}, {&plain, 0, false, 0},
+    };
+    int64_t most_ids[MAX];
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        assert_int_equal(store_message_ingest(fx->s, rows[r].in, on_ingest, &c), 0);
+        wait_one(fx, &c);
+        assert_int_equal(c.status, rows[r].status);
+        if (rows[r].status == 0) {
+            assert_true(c.ingest.duplicate == rows[r].duplicate);
+            assert_int_equal(c.ingest.noutbox, rows[r].noutbox);
+        }
+        if (rows[r].in == &dup)
+            assert_int_equal(c.msg->id, first_msg);
+        if (rows[r].in == &most)
+            memcpy(most_ids, c.ingest.outbox_ids, sizeof most_ids);
+        cap_reset(&c);
+    }
+    for (size_t i = 0; i < MAX; i++)
+        assert_true(most_ids[i] > (i ? most_ids[i - 1] : first[1]));
+
+    fetch(fx, 10, &ob);
+    assert_int_equal(ob.n, 2 + MAX); /* nothing from the duplicate and the others */
+    for (size_t i = 0; i < MAX; i++) {
+        assert_int_equal(ob.id[2 + i], most_ids[i]);
+        assert_string_equal(ob.topic[2 + i], topics[i]);
+        assert_string_equal(ob.payload[2 + i], payloads[i]);
+    }
+
+    /* Deleting exactly the first message's ids leaves the other message's rows; then those. */
+    assert_int_equal(delete_ids(fx, first, 2), 2);
+    fetch(fx, 10, &ob);
+    assert_int_equal(ob.n, MAX);
+    for (size_t i = 0; i < MAX; i++)
+        assert_int_equal(ob.id[i], most_ids[i]);
+    assert_int_equal(delete_ids(fx, most_ids, MAX), MAX);
+    fetch(fx, 10, &ob);
+    assert_int_equal(ob.n, 0);
+
+    /* One event more than STORE_INGEST_EVENTS_MAX: refused at the call, nothing written. */
+    store_ingest_t over = in;
+    over.temp_id = "t9";
+    over.nevents = MAX + 1;
+    assert_int_equal(store_message_ingest(fx->s, &over, on_ingest, &c), PL_ETOOBIG);
+    store_wait(fx->s);
+    assert_int_equal(c.calls, 0);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM outbox"), 0);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), 3);
+}
+
+/* Every event of the outbox, copied (store_outbox_fetch). */
+typedef struct {
+    int calls;
+    int status;
+    size_t n;
+    int64_t *id;
+    char **topic;
+    char **payload;
+} ob_all_t;
+
+static void on_outbox_all(void *ud, int status, const store_outbox_event_t *v, size_t n) {
+    ob_all_t *c = ud;
+    c->calls++;
+    c->status = (status == 0) == (n == 0 || v != NULL) ? status : BROKEN;
+    c->id = calloc(n + 1, sizeof *c->id);
+    c->topic = calloc(n + 1, sizeof *c->topic);
+    c->payload = calloc(n + 1, sizeof *c->payload);
+    if (!c->id || !c->topic || !c->payload) {
+        c->status = PL_ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->id[i] = v[i].id;
+        c->topic[i] = strdup(v[i].topic);
+        c->payload[i] = strdup(v[i].payload);
+        if (!c->topic[i] || !c->payload[i])
+            c->status = PL_ENOMEM;
+    }
+    c->n = n;
+}
+
+static void ob_all_free(ob_all_t *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->topic[i]);
+        free(c->payload[i]);
+    }
+    free(c->id);
+    free(c->topic);
+    free(c->payload);
+    memset(c, 0, sizeof *c);
+}
+
+/* Position of id in the sorted ids[0..n), or n when it is not there. */
+static size_t find_id(const int64_t *ids, size_t n, int64_t id) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == id ? lo : n;
+}
+
+#define OB_BATCH 300
+#define OB_BATCH_VISITORS 120 /* up to three messages per visitor: several rounds on PostgreSQL */
+
+/* What ingest i of the batch below is: its events, and how it ends. */
+static size_t ob_batch_events(int i) {
+    return (size_t)i % (STORE_INGEST_EVENTS_MAX + 1); /* 0 .. STORE_INGEST_EVENTS_MAX */
+}
+static bool ob_batch_refused(int i) {
+    return i % 50 == 7; /* an unknown project */
+}
+static bool ob_batch_dup(int i) {
+    return i >= OB_BATCH_VISITORS && i % 25 == 24; /* its visitor's message of one round before */
+}
+
+/* OB_BATCH ingests submitted without waiting, so they are committed together (one group
+ * commit; on PostgreSQL pipelined statements of many messages each, in several rounds since
+ * visitors repeat), with 0 to STORE_INGEST_EVENTS_MAX events each, duplicates and refused ones
+ * among them: each ingest gets exactly the ids of its own rows (every payload is unique), in
+ * its event order, and a worker deleting each ingest's ids empties the outbox. */
+static void test_outbox_ids_batch(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    store_stats_t before, after;
+    store_stats(fx->s, &before);
+    cap_t *caps = calloc(OB_BATCH, sizeof *caps);
+    assert_non_null(caps);
+    static const char *const topic_of[STORE_INGEST_EVENTS_MAX] = {"chat.message", "chat.ack",
+                                                                  "agents.inbox", "visitor.seen"};
+    size_t total = 0;
+    for (int i = 0; i < OB_BATCH; i++) {
+        char uid[32], temp[32], content[32];
+        char payload_buf[STORE_INGEST_EVENTS_MAX][48];
+        const char *payloads[STORE_INGEST_EVENTS_MAX];
+        snprintf(uid, sizeof uid, "visitor-%03d", i % OB_BATCH_VISITORS);
+        snprintf(temp, sizeof temp, "temp-%d", ob_batch_dup(i) ? i - OB_BATCH_VISITORS : i);
+        snprintf(content, sizeof content, "message %d", i);
+        size_t nev = ob_batch_events(i);
+        for (size_t k = 0; k < nev; k++) {
+            snprintf(payload_buf[k], sizeof payload_buf[k], "{\"m\":%d,\"e\":%zu}", i, k);
+            payloads[k] = payload_buf[k];
+        }
+        store_ingest_t in = {.project_id = ob_batch_refused(i) ? p + 1000 : p,
+                             .visitor_uid = uid,
+                             .content = content,
+                             .temp_id = temp,
+                             .now_ms = T0 + i,
+                             .event_topics = topic_of,
+                             .event_payloads = payloads,
+                             .nevents = nev};
+        assert_int_equal(store_message_ingest(fx->s, &in, on_ingest, &caps[i]), 0);
+        if (!ob_batch_refused(i) && !ob_batch_dup(i))
+            total += nev;
+    }
+    store_wait(fx->s);
+    store_stats(fx->s, &after);
+    uint64_t tx = after.transactions - before.transactions;
+    print_message("outbox ids batch: %d ingests, %zu events, %llu transactions\n", OB_BATCH, total,
+                  (unsigned long long)tx);
+    assert_true(tx >= 1 && tx * 10 <= OB_BATCH); /* committed together, not one by one */
+    assert_true(total > 0 && total < STORE_OUTBOX_MAX);
+
+    ob_all_t ob = {0};
+    assert_int_equal(store_outbox_fetch(fx->s, STORE_OUTBOX_MAX, on_outbox_all, &ob), 0);
+    store_wait(fx->s);
+    assert_int_equal(ob.calls, 1);
+    assert_int_equal(ob.status, 0);
+    assert_int_equal(ob.n, total); /* in id order: find_id can search it */
+
+    bool *seen = calloc(total + 1, sizeof *seen);
+    assert_non_null(seen);
+    size_t matched = 0;
+    for (int i = 0; i < OB_BATCH; i++) {
+        const cap_t *c = &caps[i];
+        assert_int_equal(c->calls, 1);
+        if (ob_batch_refused(i)) {
+            assert_int_equal(c->status, STORE_ENOTFOUND);
+            continue;
+        }
+        assert_int_equal(c->status, 0);
+        assert_true(c->ingest.duplicate == ob_batch_dup(i));
+        if (ob_batch_dup(i)) {
+            assert_int_equal(c->ingest.noutbox, 0);
+            assert_int_equal(c->msg->id, caps[i - OB_BATCH_VISITORS].msg->id);
+            continue;
+        }
+        assert_int_equal(c->ingest.noutbox, ob_batch_events(i));
+        for (size_t k = 0; k < c->ingest.noutbox; k++) {
+            int64_t id = c->ingest.outbox_ids[k];
+            if (k > 0)
+                assert_true(id > c->ingest.outbox_ids[k - 1]);
+            size_t at = find_id(ob.id, ob.n, id);
+            assert_true(at < ob.n);
+            assert_false(seen[at]); /* no two ingests got the same row */
+            seen[at] = true;
+            char want[48];
+            snprintf(want, sizeof want, "{\"m\":%d,\"e\":%zu}", i, k);
+            assert_string_equal(ob.payload[at], want);
+            assert_string_equal(ob.topic[at], topic_of[k]);
+            matched++;
+        }
+    }
+    assert_int_equal(matched, total);
+
+    /* The worker of each ingest deletes exactly its ids. */
+    int64_t deleted = 0;
+    for (int i = 0; i < OB_BATCH; i++)
+        if (caps[i].status == 0 && caps[i].ingest.noutbox > 0)
+            deleted += delete_ids(fx, caps[i].ingest.outbox_ids, caps[i].ingest.noutbox);
+    assert_int_equal(deleted, (int64_t)total);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM outbox"), 0);
+
+    free(seen);
+    ob_all_free(&ob);
+    for (int i = 0; i < OB_BATCH; i++)
+        cap_reset(&caps[i]);
+    free(caps);
 }
 
 /* A message into a pending conversation keeps it pending, in both modes. */
@@ -1725,6 +2019,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_ingest_batch_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_large_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_ids_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_keeps_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snippet_code_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unread_count, setup, teardown),

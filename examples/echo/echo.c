@@ -164,7 +164,7 @@ static void on_room_emit(sio_socket_t *s, const char *event, const sio_args_t *a
     for (size_t i = 2; i < sio_args_count(args); i++)
         json_array_append(rest, sio_args_get(args, i));
     int n =
-        sio_nsp_emit(sio_socket_nsp(s), &to, name, &(sio_args_t){rest, args->bufs, args->nbufs});
+        sio_nsp_emit(sio_socket_nsp(s), &to, name, &(sio_args_t){.args = rest, .bufs = args->bufs, .nbufs = args->nbufs});
     json_decref(rest);
     answer(ack, json_integer(n));
 }

@@ -30,11 +30,29 @@ char *pl_iso8601(int64_t ms, char out[PL_ISO8601_LEN]) {
     }
     struct tm tm;
     gmtime_r(&secs, &tm);
+    /* "YYYY-MM-DDTHH:MM:SS.mmmZ", written digit by digit (this runs for every message sent). */
     unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u;
-    snprintf(out, PL_ISO8601_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", y,
-             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
-             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-             (unsigned)tm.tm_sec % 100u, (unsigned)milli % 1000u);
+    unsigned f[6] = {(unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+                     (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+                     (unsigned)tm.tm_sec % 100u, 0};
+    static const char sep[5] = {'-', 'T', ':', ':', '.'};
+    char *p = out;
+    *p++ = (char)('0' + y / 1000u);
+    *p++ = (char)('0' + y / 100u % 10u);
+    *p++ = (char)('0' + y / 10u % 10u);
+    *p++ = (char)('0' + y % 10u);
+    *p++ = '-';
+    for (int i = 0; i < 5; i++) {
+        *p++ = (char)('0' + f[i] / 10u);
+        *p++ = (char)('0' + f[i] % 10u);
+        *p++ = sep[i];
+    }
+    unsigned m = (unsigned)milli % 1000u;
+    *p++ = (char)('0' + m / 100u);
+    *p++ = (char)('0' + m / 10u % 10u);
+    *p++ = (char)('0' + m % 10u);
+    *p++ = 'Z';
+    *p = '\0';
     return out;
 }
 

@@ -851,6 +851,12 @@ static const unsigned char esc_len[128] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
 };
 
+static int dump_string(pl_buf_t *out, const char *s, size_t n);
+
+int pl_json_dump_string(const char *s, size_t len, pl_buf_t *out) {
+    return dump_string(out, s, len);
+}
+
 static int dump_string(pl_buf_t *out, const char *s, size_t n) {
     /* First pass sizes the output so that the second writes without further checks. */
     size_t need = 2;

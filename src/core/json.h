@@ -51,6 +51,10 @@ json_t *pl_json_parse(const char *p, size_t len, const pl_json_limits_t *lim, ch
  * or PL_EINVAL (j NULL, nested deeper than 256, e.g. a cycle). */
 PL_NODISCARD int pl_json_dump(const json_t *j, pl_buf_t *out);
 
+/* Appends the len bytes at s (UTF-8, may hold NUL) as a quoted JSON string, escaped exactly as
+ * pl_json_dump escapes strings. Returns 0 or out's error. */
+PL_NODISCARD int pl_json_dump_string(const char *s, size_t len, pl_buf_t *out);
+
 /* Hook for pl_json_dump_ex: called for every JSON object before it is written. It either writes
  * a replacement for the object into out and returns 1, returns 0 to let the dumper write the
  * object normally, or returns a negative error code that stops the dump and is returned. */

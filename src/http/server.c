@@ -95,6 +95,15 @@ struct http_conn {
     const http_upgrade_ops_t *ops; /* upgraded: the new owner */
     void *ud;
     struct http_conn *defer_next; /* server's deferred-processing list */
+    /* Output corking (upgraded connections): what is sent during one loop turn is gathered and
+     * written with one writev when the turn's callbacks are done (flush_cb), so that a burst of
+     * events for one socket (a batch of committed messages, acks and room events) costs one
+     * system call instead of one per packet. */
+    pl_rcbuf_t **cork;            /* references, ncork of them, in order */
+    uint32_t ncork, cork_cap;
+    size_t cork_bytes;
+    struct http_conn *flush_next; /* server's list of connections with corked output */
+    bool flush_queued;            /* on that list (holds a reference to the connection) */
     char ip[48];             /* peer address */
 };
 
@@ -110,8 +119,11 @@ struct http_server {
     size_t nserved;           /* connections that are not rejects */
     uint64_t next_id;
     http_conn_t *defer_head;  /* connections whose input must be processed */
+    http_conn_t *flush_head;  /* connections with corked output */
+    uv_check_t flush_check;   /* flushes after the I/O callbacks of a loop turn */
+    uv_prepare_t flush_prepare; /* and before the loop blocks (timers, close callbacks) */
     bool listening, listener_closed, shutting_down, freeing;
-    int handles_open;         /* listener, idle, shutdown timer */
+    int handles_open;         /* listener, idle, shutdown timer, flush check and prepare */
     uint64_t last_emfile_log; /* ms, rate-limits the EMFILE warning */
     void (*shutdown_cb)(http_server_t *, void *);
     void *shutdown_ud;
@@ -128,6 +140,7 @@ typedef struct {
 } write_req_t;
 
 static void conn_close(http_conn_t *c);
+static void cork_drop(http_conn_t *c);
 static void conn_process(http_conn_t *c);
 static void defer_cb(uv_idle_t *h);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -225,6 +238,7 @@ static void conn_close(http_conn_t *c) {
         return;
     c->closing = true;
     server_unlink(c);
+    cork_drop(c); /* the flush list keeps its reference until flush_all passes */
     uv_close((uv_handle_t *)&c->tcp, handle_closed_cb);
     conn_timer_release(c);
     if (c->cur) {
@@ -317,6 +331,83 @@ static void write_cb(uv_write_t *wr, int status) {
     }
 }
 
+/* Most buffers corked on one connection before it is flushed early. */
+#define CORK_MAX 256
+
+static void cork_drop(http_conn_t *c) {
+    for (uint32_t i = 0; i < c->ncork; i++)
+        pl_rcbuf_unref(c->cork[i]);
+    free(c->cork);
+    c->cork = NULL;
+    c->ncork = c->cork_cap = 0;
+    c->cork_bytes = 0;
+}
+
+static int conn_write_now(http_conn_t *c, pl_rcbuf_t **bufs, size_t n);
+
+/* Writes the corked buffers with one writev. */
+static void conn_flush(http_conn_t *c) {
+    if (c->ncork == 0 || c->closing)
+        return;
+    pl_rcbuf_t **v = c->cork;
+    uint32_t n = c->ncork;
+    c->cork = NULL;
+    c->ncork = c->cork_cap = 0;
+    c->cork_bytes = 0;
+    conn_write_now(c, v, n);
+    for (uint32_t i = 0; i < n; i++)
+        pl_rcbuf_unref(v[i]);
+    free(v);
+}
+
+static void flush_all(http_server_t *s) {
+    while (s->flush_head) {
+        http_conn_t *c = s->flush_head;
+        s->flush_head = c->flush_next;
+        c->flush_next = NULL;
+        c->flush_queued = false;
+        conn_flush(c);
+        conn_unref(c);
+    }
+}
+
+static void flush_check_cb(uv_check_t *h) {
+    flush_all(h->data);
+}
+
+static void flush_prepare_cb(uv_prepare_t *h) {
+    flush_all(h->data);
+}
+
+/* Gathers bufs (references taken) to be written at the end of the loop turn. */
+static int conn_cork(http_conn_t *c, pl_rcbuf_t **bufs, size_t n) {
+    if (c->ncork + n > c->cork_cap) {
+        if (c->ncork + n > CORK_MAX)
+            conn_flush(c);
+        size_t ncap = c->cork_cap ? c->cork_cap : 8;
+        while (ncap < c->ncork + n)
+            ncap *= 2;
+        pl_rcbuf_t **nv = realloc(c->cork, ncap * sizeof *nv);
+        if (!nv) {
+            conn_close(c);
+            return PL_ENOMEM;
+        }
+        c->cork = nv;
+        c->cork_cap = (uint32_t)ncap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->cork[c->ncork++] = pl_rcbuf_ref(bufs[i]);
+        c->cork_bytes += bufs[i]->len;
+    }
+    if (!c->flush_queued) {
+        c->flush_queued = true;
+        c->refs++; /* released by flush_all */
+        c->flush_next = c->server->flush_head;
+        c->server->flush_head = c;
+    }
+    return 0;
+}
+
 /* Queues bufs (references taken). Returns 0 or an error after which the connection closes. */
 static int conn_writev(http_conn_t *c, pl_rcbuf_t **bufs, size_t n, bool enforce_limit) {
     if (c->closing)
@@ -324,12 +415,23 @@ static int conn_writev(http_conn_t *c, pl_rcbuf_t **bufs, size_t n, bool enforce
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += bufs[i]->len;
-    if (enforce_limit && c->tcp.write_queue_size + total > c->server->limits.max_pending_output) {
+    size_t queued = c->tcp.write_queue_size + c->cork_bytes;
+    if (enforce_limit && queued + total > c->server->limits.max_pending_output) {
         pl_log_warn("http.slow_consumer", "conn=%llu pending=%zu adding=%zu",
-                    (unsigned long long)c->id, c->tcp.write_queue_size, total);
+                    (unsigned long long)c->id, queued, total);
         conn_close(c);
         return PL_ETOOBIG;
     }
+    if (c->mode == CONN_UPGRADED && !c->close_after_write)
+        return conn_cork(c, bufs, n);
+    conn_flush(c); /* keep the order of what was corked before */
+    if (c->closing)
+        return UV_ECANCELED;
+    return conn_write_now(c, bufs, n);
+}
+
+/* Hands bufs (references taken) to libuv now. */
+static int conn_write_now(http_conn_t *c, pl_rcbuf_t **bufs, size_t n) {
     write_req_t *w = malloc(sizeof *w + n * (sizeof(pl_rcbuf_t *) + sizeof(uv_buf_t)));
     if (!w) {
         conn_close(c);
@@ -376,10 +478,13 @@ int http_conn_write(http_conn_t *c, const void *data, size_t len) {
 }
 
 size_t http_conn_pending(const http_conn_t *c) {
-    return c->tcp.write_queue_size;
+    return c->tcp.write_queue_size + c->cork_bytes;
 }
 
 void http_conn_close(http_conn_t *c) {
+    if (c->closing)
+        return;
+    conn_flush(c);
     if (c->closing)
         return;
     if (c->tcp.write_queue_size == 0) {
@@ -1251,7 +1356,15 @@ http_server_t *http_server_new(uv_loop_t *loop, const http_limits_t *limits, htt
     s->defer.data = s;
     uv_timer_init(loop, &s->shutdown_timer);
     s->shutdown_timer.data = s;
-    s->handles_open = 2;
+    uv_check_init(loop, &s->flush_check);
+    s->flush_check.data = s;
+    uv_check_start(&s->flush_check, flush_check_cb);
+    uv_unref((uv_handle_t *)&s->flush_check);
+    uv_prepare_init(loop, &s->flush_prepare);
+    s->flush_prepare.data = s;
+    uv_prepare_start(&s->flush_prepare, flush_prepare_cb);
+    uv_unref((uv_handle_t *)&s->flush_prepare);
+    s->handles_open = 4;
     return s;
 }
 
@@ -1352,10 +1465,13 @@ void http_server_free(http_server_t *s) {
     if (!s)
         return;
     assert(s->nconns == 0);
+    flush_all(s); /* releases the references of closed connections still on the list */
     s->freeing = true;
     s->shutdown_cb = NULL;
     if (!s->listener_closed && !uv_is_closing((uv_handle_t *)&s->listener))
         uv_close((uv_handle_t *)&s->listener, server_handle_closed);
     uv_close((uv_handle_t *)&s->defer, server_handle_closed);
     uv_close((uv_handle_t *)&s->shutdown_timer, server_handle_closed);
+    uv_close((uv_handle_t *)&s->flush_check, server_handle_closed);
+    uv_close((uv_handle_t *)&s->flush_prepare, server_handle_closed);
 }

@@ -12,6 +12,8 @@
  * Broadcast deduplication uses an epoch stamp per socket (no allocation per broadcast). */
 #include "sio/server.h"
 
+#include "eio/packet.h"
+
 #include "core/id.h"
 #include "core/log.h"
 #include "core/map.h"
@@ -363,9 +365,48 @@ static int event_data(const char *event, const sio_args_t *args, json_t **out) {
     return 0;
 }
 
+/* A packet whose arguments come as JSON text (sio_args_t.json): Engine.IO message type, the
+ * Socket.IO type, "<nsp>," unless "/", the id, then [event, ...args] or the ack's args. */
+static int encode_raw(sio_type_t type, const sio_nsp_t *nsp, const char *event, bool has_id,
+                      uint64_t id, const sio_args_t *args, pl_rcbuf_t **text) {
+    const char *j = args->json;
+    size_t jl = args->json_len;
+    if (jl < 2 || j[0] != '[' || j[jl - 1] != ']' || args->args || args->nbufs ||
+        (has_id && id > (uint64_t)SIO_MAX_ID))
+        return PL_EINVAL;
+    size_t el = event ? strlen(event) : 0;
+    for (size_t i = 0; i < el; i++)
+        if ((unsigned char)event[i] < 0x20 || event[i] == '"' || event[i] == '\\')
+            return PL_EINVAL; /* names that would need escaping take the general path */
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    char head[2] = {(char)('0' + EIO_MESSAGE), (char)('0' + type)};
+    int rc = pl_buf_append(&b, head, 2);
+    if (rc == 0 && !(nsp->name_len == 1 && nsp->name[0] == '/'))
+        rc = pl_buf_printf(&b, "%s,", nsp->name);
+    if (rc == 0 && has_id)
+        rc = pl_buf_printf(&b, "%llu", (unsigned long long)id);
+    if (rc == 0 && event)
+        rc = pl_buf_printf(&b, "[\"%s\"%s", event, jl > 2 ? "," : "");
+    if (rc == 0)
+        rc = pl_buf_append(&b, event ? j + 1 : j, event ? jl - 1 : jl);
+    if (rc == 0) {
+        *text = pl_rcbuf_from(b.data, b.len);
+        if (!*text)
+            rc = PL_ENOMEM;
+    }
+    pl_buf_dispose(&b);
+    return rc;
+}
+
 /* An EVENT for nsp, encoded once. */
 static int encode_event(const sio_nsp_t *nsp, const char *event, const sio_args_t *args,
                         bool has_id, uint64_t id, pl_rcbuf_t **text, sio_attachments_t *att) {
+    if (args && args->json) {
+        if (!event)
+            return PL_EINVAL;
+        return encode_raw(SIO_EVENT, nsp, event, has_id, id, args, text);
+    }
     json_t *data;
     int rc = event_data(event, args, &data);
     if (rc)
@@ -658,7 +699,7 @@ static void on_event(sio_socket_t *s, sio_packet_t *p) {
     sio_event_cb cb = h ? h->cb : nsp->any_cb;
     void *ud = h ? h->ud : nsp->any_ud;
     if (cb) {
-        sio_args_t args = {p->data, p->bufs, p->nbufs};
+        sio_args_t args = {.args = p->data, .bufs = p->bufs, .nbufs = p->nbufs};
         sio_ack_t ack = {.socket = s, .id = p->id};
         sio_socket_ref(s);
         cb(s, event, &args, p->has_id ? &ack : NULL, ud);
@@ -673,7 +714,7 @@ static void on_ack(sio_socket_t *s, sio_packet_t *p) {
         if (a->id != p->id)
             continue;
         *pp = a->next;
-        sio_args_t args = {p->data, p->bufs, p->nbufs};
+        sio_args_t args = {.args = p->data, .bufs = p->bufs, .nbufs = p->nbufs};
         sio_socket_ref(s);
         a->cb(s, 0, &args, a->ud);
         sio_socket_unref(s);
@@ -1317,6 +1358,14 @@ int sio_ack_send(sio_ack_t *ack, const sio_args_t *args) {
         ack->done = true;
     } else if (args && args->args && !json_is_array(args->args)) {
         rc = PL_EINVAL;
+    } else if (args && args->json) {
+        pl_rcbuf_t *text;
+        rc = encode_raw(SIO_ACK, s->nsp, NULL, true, ack->id, args, &text);
+        if (rc == 0) {
+            ack->done = true;
+            rc = client_write(s->client, text, NULL, 0);
+            pl_rcbuf_unref(text);
+        }
     } else {
         json_t *data = args && args->args ? json_incref(args->args) : xjson(json_array());
         pl_rcbuf_t *text;

@@ -165,6 +165,12 @@ typedef struct {
     json_t *args;      /* JSON array of the arguments (in callbacks never NULL); NULL = none */
     pl_rcbuf_t **bufs; /* attachments: bufs[n] is what placeholder num n stands for */
     size_t nbufs;
+    /* Emits and acks only, instead of args (which must then be NULL, and bufs empty): the
+     * arguments already encoded, the JSON text of their array ("[...]", as JSON.stringify would
+     * write it), so that one payload sent as an event and as an ack is encoded once. Trusted:
+     * written into the packet as it is. */
+    const char *json;
+    size_t json_len;
 } sio_args_t;
 
 /* Number of arguments, and argument i (borrowed) or NULL past the end. */

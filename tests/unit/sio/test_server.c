@@ -175,6 +175,14 @@ static void on_event(sio_socket_t *s, const char *event, const sio_args_t *args,
         json_t *r = json_pack("[s]", a1);
         (void)sio_nsp_emit_to(nsp, a0, "direct", &(sio_args_t){.args = r});
         json_decref(r);
+    } else if (!strcmp(event, "raw") && ack) {
+        /* pre-encoded arguments (sio_args_t.json): an event with two, one with none, the ack */
+        static const char two[] = "[1,{\"k\":\"v\"}]";
+        (void)sio_socket_emit(s, "rawed", &(sio_args_t){.json = two, .json_len = sizeof two - 1});
+        (void)sio_socket_emit(s, "rawed0", &(sio_args_t){.json = "[]", .json_len = 2});
+        if (sio_socket_emit(s, "bad", &(sio_args_t){.json = "{}", .json_len = 2}) != PL_EINVAL)
+            abort(); /* not an array */
+        (void)sio_ack_send(ack, &(sio_args_t){.json = "[\"done\"]", .json_len = 8});
     } else if (!strcmp(event, "later") && ack) {
         later_t *l = calloc(1, sizeof *l);
         l->ack = sio_ack_take(ack);
@@ -482,6 +490,27 @@ static void test_held_references_outlive_the_client(void **state) {
     pc_post(&d, "1");
 }
 
+static void test_pre_encoded_arguments(void **state) {
+    (void)state;
+    pclient_t a;
+    char id[SIO_ID_LEN + 1];
+    pc_connect(&a, node_a.port, id);
+    pc_post(&a, "427[\"raw\"]");
+    /* the three packets, in order (one poll may carry them all) */
+    char all[1024] = "";
+    for (int tries = 0; tries < 10 && !strstr(all, "437"); tries++) {
+        int status;
+        char *body = pc_poll(&a, &status);
+        assert_int_equal(status, 200);
+        if (all[0])
+            strncat(all, "\x1e", sizeof all - strlen(all) - 1);
+        strncat(all, body, sizeof all - strlen(all) - 1);
+        free(body);
+    }
+    assert_string_equal(all, "42[\"rawed\",1,{\"k\":\"v\"}]\x1e" "42[\"rawed0\"]\x1e" "437[\"done\"]");
+    pc_post(&a, "1");
+}
+
 static void test_adapter_carries_broadcasts(void **state) {
     (void)state;
     pclient_t a, b;
@@ -553,7 +582,7 @@ static void test_api_arguments(void **state) {
     /* a placeholder whose buffer is missing */
     json_t *ph = json_pack("[o]", sio_placeholder_new(3));
     pl_rcbuf_t *one = pl_rcbuf_from("x", 1);
-    assert_int_equal(sio_nsp_emit(main_nsp, NULL, "x", &(sio_args_t){ph, &one, 1}), PL_EINVAL);
+    assert_int_equal(sio_nsp_emit(main_nsp, NULL, "x", &(sio_args_t){.args = ph, .bufs = &one, .nbufs = 1}), PL_EINVAL);
     pl_rcbuf_unref(one);
     json_decref(ph);
     assert_int_equal(sio_nsp_emit_to(main_nsp, "nobody-here-00000000", "x", NULL), 0);
@@ -603,6 +632,7 @@ int main(void) {
         cmocka_unit_test(test_async_refusal_then_close),
         cmocka_unit_test(test_ack_taken_and_answered_later),
         cmocka_unit_test(test_held_references_outlive_the_client),
+        cmocka_unit_test(test_pre_encoded_arguments),
         cmocka_unit_test(test_adapter_carries_broadcasts),
         cmocka_unit_test(test_api_arguments),
     };

@@ -5,6 +5,7 @@
 #include "app/app.h"
 #include "app/gateway.h"
 #include "app/origin.h"
+#include "bus/bus_redis.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -40,6 +41,8 @@ static void usage(FILE *out) {
             "Usage: parley [settings] <command> [options]\n\n"
             "Commands:\n"
             "  serve                               run the server (HTTP, Socket.IO, widget)\n"
+            "  worker                              persist queued messages only (with --redis:\n"
+            "                                      scale-out, see README \"Scaling out\")\n"
             "  migrate                             apply pending database migrations\n"
             "  project create --name N [--domain D]... [--json]\n"
             "                                      create a project whitelisting domains D\n"
@@ -555,8 +558,10 @@ typedef struct {
     presence_t *presence;
     queue_t *queue;
     sio_server_t *sio;
+    bus_redis_t *bus;       /* NULL without --redis */
     app_gateway_t *gateway;
     app_t app;
+    bool worker_only;       /* `parley worker`: no HTTP */
     uv_signal_t sigint, sigterm;
     int signals_seen;
     int64_t demo_project;  /* id printed in the embed snippet, 0 if none */
@@ -594,10 +599,22 @@ static void http_stopped_cb(http_server_t *h, void *ud) {
     presence_close(sv->presence, presence_closed_cb, sv);
 }
 
+static void bus_closed_cb(void *ud) {
+    server_t *sv = ud;
+    sv->bus = NULL;
+    if (sv->http)
+        http_server_shutdown(sv->http, sv->cfg->shutdown_timeout_ms, http_stopped_cb, sv);
+    else
+        presence_close(sv->presence, presence_closed_cb, sv);
+}
+
 static void sio_closed_cb(void *ud) {
     server_t *sv = ud;
     sv->sio = NULL;
-    http_server_shutdown(sv->http, sv->cfg->shutdown_timeout_ms, http_stopped_cb, sv);
+    if (sv->bus)
+        bus_redis_close(sv->bus, bus_closed_cb, sv);
+    else
+        bus_closed_cb(sv);
 }
 
 static void queue_closed_cb(void *ud) {
@@ -763,18 +780,49 @@ static void print_banner(server_t *sv, unsigned port) {
     fflush(stdout);
 }
 
-static int cmd_serve(pl_config_t *cfg) {
+/* presence_redis's on_offline: visitors of a dead node went offline. */
+static void presence_offline_cb(void *ud, int64_t project, const char *uid) {
+    server_t *sv = ud;
+    if (sv->gateway)
+        app_gateway_visitor_offline(sv->gateway, project, uid);
+}
+
+/* The node id on the bus: the setting, or <hostname>-<pid>-<random> so that a restarted process
+ * is a new node (its predecessor's entries are cleaned up as a dead node's). */
+static void make_node_id(const pl_config_t *cfg, char *out, size_t n) {
+    if (cfg->node_id[0]) {
+        snprintf(out, n, "%s", cfg->node_id);
+        return;
+    }
+    char host[64] = "node";
+    size_t hl = sizeof host;
+    if (uv_os_gethostname(host, &hl) != 0)
+        snprintf(host, sizeof host, "node");
+    for (char *c = host; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.'))
+            *c = '_';
+    char rnd[9];
+    pl_random_id(rnd, 6); /* 8 characters of base64url */
+    snprintf(out, n, "%.40s-%d-%s", host, (int)getpid(), rnd);
+}
+
+/* `parley serve` (worker_only false) and `parley worker` (no HTTP: consumes the queue, persists
+ * and publishes through the bus). */
+static int run_node(pl_config_t *cfg, bool worker_only) {
     int rc = 1;
-    server_t sv = {.cfg = cfg};
+    server_t sv = {.cfg = cfg, .worker_only = worker_only};
     uv_loop_t *loop = uv_default_loop();
     sv.loop = loop;
     signal(SIGPIPE, SIG_IGN);
     uint64_t t0 = pl_mono_ns();
-    if (cfg->redis[0]) {
-        fprintf(stderr, "parley: Redis backends are not built yet; unset PARLEY_REDIS/--redis to "
-                        "run with in-process presence, queue and bus\n");
+    if (worker_only && !cfg->redis[0]) {
+        fprintf(stderr, "parley: worker needs --redis (PARLEY_REDIS): without Redis the queue "
+                        "lives inside `parley serve`, which persists its own messages\n");
         return EXIT_USAGE;
     }
+    char node_id[BUS_NODE_ID_MAX + 1];
+    make_node_id(cfg, node_id, sizeof node_id);
 
     sv.store = open_store(loop, cfg);
     if (!sv.store)
@@ -782,12 +830,14 @@ static int cmd_serve(pl_config_t *cfg) {
     char *secret = load_jwt_secret(cfg);
     if (!secret)
         goto out_store;
-    if (prepare_demo(&sv) != 0) {
-        fprintf(stderr, "parley: cannot read or create projects\n");
-        goto out_secret;
+    if (!worker_only) {
+        if (prepare_demo(&sv) != 0) {
+            fprintf(stderr, "parley: cannot read or create projects\n");
+            goto out_secret;
+        }
+        if (cfg->demo)
+            load_demo_agent(&sv);
     }
-    if (cfg->demo)
-        load_demo_agent(&sv);
 
     char exe_web[PATH_MAX];
     const char *web_root = cfg->web_root;
@@ -805,12 +855,13 @@ static int cmd_serve(pl_config_t *cfg) {
         }
         web_root = exe_web;
     }
-    sv.web = http_static_new(web_root);
-    sv.router = http_router_new();
+    if (!worker_only) {
+        sv.web = http_static_new(web_root);
+        sv.router = http_router_new();
+    }
 
-    /* The embedded backends of the presence and queue ports (DESIGN.md). */
-    sv.presence = presence_memory_new(loop, PRESENCE_DEFAULT_TTL_S);
-    sv.queue = queue_memory_new(loop, NULL);
+    /* The presence and queue ports (DESIGN.md): in-process, or Redis when scaled out. A worker
+     * serves no visitor: its presence stays in-process and unused. */
     sio_options_t so;
     sio_options_default(&so);
     so.eio.ping_interval_ms = cfg->ping_interval_ms;
@@ -818,32 +869,30 @@ static int cmd_serve(pl_config_t *cfg) {
     so.eio.max_payload = cfg->max_payload;
     so.connect_timeout_ms = cfg->connect_timeout_ms;
     sv.sio = sio_server_new(loop, &so);
+    if (cfg->redis[0]) {
+        queue_options_t qo;
+        queue_options_default(&qo);
+        qo.max_attempts = cfg->queue_attempts;
+        sv.queue = queue_redis_new(loop, cfg->redis, NULL, &qo, cfg->queue_visibility_ms);
+        sv.presence = worker_only ? presence_memory_new(loop, PRESENCE_DEFAULT_TTL_S)
+                                  : presence_redis_new(loop, cfg->redis, PRESENCE_DEFAULT_TTL_S,
+                                                       node_id, presence_offline_cb, &sv);
+        sv.bus = sv.sio ? bus_redis_new(loop, cfg->redis, sv.sio, node_id) : NULL;
+        if (!sv.queue || !sv.presence || !sv.bus) {
+            fprintf(stderr, "parley: cannot use redis '%s' (malformed URL?)\n", cfg->redis);
+            goto out_web;
+        }
+    } else {
+        sv.presence = presence_memory_new(loop, PRESENCE_DEFAULT_TTL_S);
+        sv.queue = queue_memory_new(loop, NULL);
+    }
     if (!sv.presence || !sv.queue || !sv.sio) {
         fprintf(stderr, "parley: out of memory\n");
         goto out_web;
     }
     sv.gateway = app_gateway_new(loop, cfg, sv.store, sv.presence, sv.queue, sv.sio, secret);
-    http_router_add(sv.router, NULL, "/socket.io/*", sio_server_handle, sv.sio);
+    app_gateway_start(sv.gateway, sv.bus, worker_only || cfg->worker);
 
-    sv.app = (app_t){.loop = loop,
-                     .cfg = cfg,
-                     .store = sv.store,
-                     .web = sv.web,
-                     .started_ms = (int64_t)pl_mono_ms(),
-                     .jwt_secret = secret,
-                     .presence = sv.presence,
-                     .nsp = sio_server_of(sv.sio, "/")};
-    app_http_register(&sv.app, sv.router);
-
-    http_limits_t lim;
-    http_limits_default(&lim);
-    lim.max_connections = cfg->max_connections;
-    lim.max_header_bytes = cfg->max_header_bytes;
-    lim.max_headers = cfg->max_headers;
-    lim.max_body_bytes = cfg->max_body_bytes;
-    lim.header_timeout_ms = cfg->header_timeout_ms;
-    lim.idle_timeout_ms = cfg->idle_timeout_ms;
-    sv.http = http_server_new(loop, &lim, sv.router);
     uv_signal_init(loop, &sv.sigint);
     uv_signal_init(loop, &sv.sigterm);
     sv.sigint.data = sv.sigterm.data = &sv;
@@ -851,21 +900,50 @@ static int cmd_serve(pl_config_t *cfg) {
      * as it sees it. */
     uv_signal_start(&sv.sigint, signal_cb, SIGINT);
     uv_signal_start(&sv.sigterm, signal_cb, SIGTERM);
-    int lrc = http_server_listen(sv.http, cfg->host, cfg->port, false);
-    if (lrc) {
-        fprintf(stderr, "parley: cannot listen on %s:%u: %s\n", cfg->host, cfg->port,
-                uv_strerror(lrc));
-        sv.signals_seen = 1;
-        queue_close(sv.queue, queue_closed_cb, &sv);
-    } else {
-        unsigned port = http_server_port(sv.http);
-        pl_log_info("http.listen", "host=%s port=%u startup_ms=%.1f", cfg->host, port,
+    if (worker_only) {
+        pl_log_info("worker.ready", "node=%s queue=%s startup_ms=%.1f", node_id, QUEUE_NAME,
                     (double)(pl_mono_ns() - t0) / 1e6);
-        print_banner(&sv, port);
         rc = 0;
+    } else {
+        http_router_add(sv.router, NULL, "/socket.io/*", sio_server_handle, sv.sio);
+        sv.app = (app_t){.loop = loop,
+                         .cfg = cfg,
+                         .store = sv.store,
+                         .web = sv.web,
+                         .started_ms = (int64_t)pl_mono_ms(),
+                         .jwt_secret = secret,
+                         .presence = sv.presence,
+                         .bus = sv.bus,
+                         .queue = sv.queue,
+                         .nsp = sio_server_of(sv.sio, "/")};
+        app_http_register(&sv.app, sv.router);
+
+        http_limits_t lim;
+        http_limits_default(&lim);
+        lim.max_connections = cfg->max_connections;
+        lim.max_header_bytes = cfg->max_header_bytes;
+        lim.max_headers = cfg->max_headers;
+        lim.max_body_bytes = cfg->max_body_bytes;
+        lim.header_timeout_ms = cfg->header_timeout_ms;
+        lim.idle_timeout_ms = cfg->idle_timeout_ms;
+        sv.http = http_server_new(loop, &lim, sv.router);
+        int lrc = http_server_listen(sv.http, cfg->host, cfg->port, false);
+        if (lrc) {
+            fprintf(stderr, "parley: cannot listen on %s:%u: %s\n", cfg->host, cfg->port,
+                    uv_strerror(lrc));
+            sv.signals_seen = 1;
+            queue_close(sv.queue, queue_closed_cb, &sv);
+        } else {
+            unsigned port = http_server_port(sv.http);
+            pl_log_info("http.listen", "host=%s port=%u node=%s startup_ms=%.1f", cfg->host,
+                        port, sv.bus ? node_id : "-", (double)(pl_mono_ns() - t0) / 1e6);
+            print_banner(&sv, port);
+            rc = 0;
+        }
     }
     uv_run(loop, UV_RUN_DEFAULT);
-    app_http_dispose(&sv.app);
+    if (!worker_only)
+        app_http_dispose(&sv.app);
     http_router_free(sv.router);
     http_static_free(sv.web);
     free(secret);
@@ -873,6 +951,8 @@ static int cmd_serve(pl_config_t *cfg) {
     return rc;
 
 out_web:
+    if (sv.bus)
+        bus_redis_close(sv.bus, NULL, NULL);
     if (sv.sio)
         sio_server_close(sv.sio, NULL, NULL);
     if (sv.presence)
@@ -936,7 +1016,9 @@ int main(int argc, char **argv) {
         usage(stderr);
         rc = EXIT_USAGE;
     } else if (!strcmp(rest[0], "serve") && nrest == 1) {
-        rc = cmd_serve(&cfg);
+        rc = run_node(&cfg, false);
+    } else if (!strcmp(rest[0], "worker") && nrest == 1) {
+        rc = run_node(&cfg, true);
     } else if (!strcmp(rest[0], "migrate") && nrest == 1) {
         rc = cmd_migrate(&cfg);
     } else if (!strcmp(rest[0], "project")) {
@@ -947,7 +1029,9 @@ int main(int argc, char **argv) {
         rc = cmd_config(&cfg, nrest - 1, rest + 1);
     } else {
         fprintf(stderr, "parley: unknown command or argument '%s' (see parley --help)\n",
-                nrest > 1 && (!strcmp(rest[0], "serve") || !strcmp(rest[0], "migrate")) ? rest[1]
+                nrest > 1 && (!strcmp(rest[0], "serve") || !strcmp(rest[0], "migrate") ||
+                              !strcmp(rest[0], "worker"))
+                    ? rest[1]
                                                                                        : rest[0]);
         rc = EXIT_USAGE;
     }

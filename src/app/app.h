@@ -4,10 +4,12 @@
 #ifndef APP_APP_H
 #define APP_APP_H
 
+#include "bus/bus_redis.h"
 #include "core/config.h"
 #include "http/router.h"
 #include "http/static.h"
 #include "presence/presence.h"
+#include "queue/queue.h"
 #include "sio/server.h"
 #include "store/store.h"
 
@@ -21,6 +23,8 @@ typedef struct {
     int64_t started_ms;      /* monotonic ms at start, for uptime */
     const char *jwt_secret;  /* borrowed */
     presence_t *presence;    /* borrowed: online status in API answers */
+    bus_redis_t *bus;        /* borrowed, NULL without Redis: /health reports it */
+    queue_t *queue;          /* borrowed */
     sio_nsp_t *nsp;          /* borrowed: "/" of the Socket.IO server, for API-made events */
     struct api_auth_state *auth; /* failed-login counters (api_auth.c), owned */
 } app_t;

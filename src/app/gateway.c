@@ -857,6 +857,7 @@ static void sweep_cb(uv_timer_t *t) {
     app__inbox_expire(gw, now);
     if (++gw->sweeps % 5 == 0)
         cors_refresh(gw);
+    app__inbox_tick(gw, gw->sweeps);
     /* Idle rate-limit entries and per-address entries with no socket. */
     pl_map_remove_if(&gw->limits, limit_idle, limit_release, &now);
     pl_map_remove_if(&gw->ips, ip_idle, ip_release_entry, &now);
@@ -894,8 +895,23 @@ app_gateway_t *app_gateway_new(uv_loop_t *loop, const pl_config_t *cfg, store_t 
     uv_unref((uv_handle_t *)&gw->sweep);
     eio_server_cors(sio_server_engine(sio), cors_allow, gw);
     cors_refresh(gw);
-    app__inbox_start(gw);
     return gw;
+}
+
+void app_gateway_start(app_gateway_t *gw, bus_redis_t *bus, bool worker) {
+    gw->bus = bus;
+    gw->worker = worker;
+    app__inbox_start(gw);
+}
+
+void app_gateway_visitor_offline(app_gateway_t *gw, int64_t project_id, const char *uid) {
+    if (gw->closing)
+        return;
+    char room[64];
+    app_room_project(room, sizeof room, project_id);
+    app_emit_room(gw->nsp, room, "visitorStatusChanged",
+                  json_pack("{s:s, s:I, s:b}", "visitorUid", uid, "projectId",
+                            (json_int_t)project_id, "isOnline", 0));
 }
 
 void app_gateway_stop(app_gateway_t *gw) {
@@ -925,6 +941,7 @@ void app_gateway_free(app_gateway_t *gw) {
     free_map(&gw->ips, offsetof(app_ip_t, key));
     free_map(&gw->limits, offsetof(app_visitor_limit_t, key));
     pl_map_dispose(&gw->pending);
+    free(gw->ob_ids);
     cors_free(gw);
     free(gw->jwt_secret);
     uv_close((uv_handle_t *)&gw->sweep, sweep_closed_cb);

@@ -84,6 +84,13 @@ struct app_gateway {
     size_t ncors_domains;
     unsigned sweeps;        /* sweep ticks, to refresh cors_domains every few seconds */
     bool cors_loading;      /* a refresh is in flight */
+    /* Scale-out (app_gateway_start). */
+    bus_redis_t *bus;       /* NULL: one process */
+    bool worker;            /* this process consumes the ingest queue */
+    int64_t *ob_ids;        /* outbox events published, to delete (bus only) */
+    size_t nob, ob_cap;
+    size_t ob_deleting;     /* store_outbox_delete calls in flight */
+    bool ob_scanning;       /* a store_outbox_fetch of left-behind events is in flight */
 };
 
 /* inbox.c */
@@ -92,8 +99,10 @@ void app__inbox_start(app_gateway_t *gw);
  * answer). Refuses with `unavailable` when the queue is full. */
 void app__inbox_submit(app_gateway_t *gw, sio_socket_t *s, app_sock_t *st, const char *content,
                        const char *temp_id, json_t *metadata, sio_ack_t *ack);
-/* Answers pending acks past their deadline (called from the sweep timer). */
+/* Answers pending acks past their deadline, deletes published outbox events, and every few
+ * ticks re-publishes deliveries left behind by a crashed worker (called from the sweep timer). */
 void app__inbox_expire(app_gateway_t *gw, uint64_t now);
+void app__inbox_tick(app_gateway_t *gw, unsigned tick);
 /* Drops every pending ack (shutdown). */
 void app__inbox_clear(app_gateway_t *gw);
 

@@ -25,11 +25,16 @@ typedef struct {
 
 static void health_done(void *ud, int status) {
     health_ctx_t *h = ud;
-    bool ok = status == 0;
-    json_t *j = json_pack("{s:s, s:s, s:I, s:{s:s}}", "status", ok ? "ok" : "unavailable",
-                          "version", PARLEY_VERSION, "uptimeMs",
+    bool store_ok = status == 0;
+    bool redis_ok = !h->app->bus || bus_redis_ready(h->app->bus);
+    bool ok = store_ok && redis_ok;
+    json_t *checks = json_pack("{s:s}", "store", store_ok ? "ok" : "unavailable");
+    if (h->app->bus)
+        json_object_set_new(checks, "redis", json_string(redis_ok ? "ok" : "unavailable"));
+    json_t *j = json_pack("{s:s, s:s, s:I, s:o}", "status", ok ? "ok" : "unavailable", "version",
+                          PARLEY_VERSION, "uptimeMs",
                           (json_int_t)(pl_mono_ms() - (uint64_t)h->app->started_ms), "checks",
-                          "store", ok ? "ok" : "unavailable");
+                          checks);
     http_response_header(h->req, "Cache-Control", "no-store");
     http_respond_json(h->req, ok ? 200 : 503, j);
     free(h);

@@ -1,6 +1,8 @@
 /* Event payload checks, refusals and the JSON shapes of PROTOCOL.md section 8: see payload.h. */
 #include "app/payload.h"
 
+#include "core/json.h"
+
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -27,6 +29,19 @@ int app_emit_room(sio_nsp_t *nsp, const char *room, const char *event, json_t *p
     int rc = sio_nsp_emit(nsp, &to, event, &args);
     json_decref(args.args);
     return rc;
+}
+
+int app_emit_room_raw(sio_nsp_t *nsp, const char *room, const char *event, const char *json,
+                      size_t len) {
+    const char *rooms[1] = {room};
+    sio_target_t to = {.rooms = rooms, .nrooms = 1};
+    sio_args_t args = {.json = json, .json_len = len};
+    return sio_nsp_emit(nsp, &to, event, &args);
+}
+
+void app_ack_raw(sio_ack_t *ack, const char *json, size_t len) {
+    sio_args_t args = {.json = json, .json_len = len};
+    sio_ack_send(ack, &args);
 }
 
 void app_ack(sio_ack_t *ack, json_t *payload) {
@@ -147,6 +162,46 @@ json_t *app_widget_message_json(const store_message_t *m) {
     if (m->metadata_json)
         json_object_set_new(j, "metadata", opt_json_text(m->metadata_json));
     return j;
+}
+
+int app_message_text(const store_message_t *m, bool agent_view, pl_buf_t *out) {
+    if (m->content_type || m->metadata_json) { /* rare: the general path */
+        json_t *j = agent_view ? app_message_json(m) : app_widget_message_json(m);
+        int rc = j ? pl_json_dump(j, out) : PL_ENOMEM;
+        json_decref(j);
+        return rc;
+    }
+    char ts[PL_ISO8601_LEN];
+    const char *content = m->content ? m->content : "";
+    const char *sender = m->sender_id ? m->sender_id : "";
+    int rc = pl_buf_printf(out, "{\"id\":%lld,\"conversationId\":%lld,\"content\":",
+                           (long long)m->id, (long long)m->conversation_id);
+    if (rc == 0)
+        rc = pl_json_dump_string(content, strlen(content), out);
+    if (rc == 0)
+        rc = pl_buf_append(out, ",\"senderId\":", 12);
+    if (rc == 0)
+        rc = pl_json_dump_string(sender, strlen(sender), out);
+    if (rc == 0)
+        rc = pl_buf_printf(out, ",\"fromCustomer\":%s,\"status\":",
+                           m->from_customer ? "true" : "false");
+    if (rc == 0) {
+        const char *st = m->status ? m->status : "sent";
+        rc = pl_json_dump_string(st, strlen(st), out);
+    }
+    if (rc == 0)
+        rc = pl_buf_printf(out, ",\"createdAt\":\"%s\"", pl_iso8601(m->created_at, ts));
+    if (rc == 0 && agent_view) {
+        if (m->user_id)
+            rc = pl_buf_printf(out, ",\"visitorId\":%lld,\"userId\":%lld", (long long)m->visitor_id,
+                               (long long)m->user_id);
+        else
+            rc = pl_buf_printf(out, ",\"visitorId\":%lld,\"userId\":null",
+                               (long long)m->visitor_id);
+    }
+    if (rc == 0)
+        rc = pl_buf_append(out, "}", 1);
+    return rc;
 }
 
 json_t *app_message_json(const store_message_t *m) {

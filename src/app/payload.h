@@ -32,6 +32,11 @@ int app_emit(sio_socket_t *s, const char *event, json_t *payload);
 int app_emit_room(sio_nsp_t *nsp, const char *room, const char *event, json_t *payload);
 /* Answers an ack with one payload argument (reference stolen); ack may be NULL (no-op). */
 void app_ack(sio_ack_t *ack, json_t *payload);
+/* The same with the arguments already encoded: json is the text of their array ("[...]"),
+ * borrowed; one encoding serves an event and an ack. */
+int app_emit_room_raw(sio_nsp_t *nsp, const char *room, const char *event, const char *json,
+                      size_t len);
+void app_ack_raw(sio_ack_t *ack, const char *json, size_t len);
 
 /* Number of Unicode code points of a valid UTF-8 string. */
 size_t app_utf8_chars(const char *s, size_t len);
@@ -49,5 +54,8 @@ bool app_is_token(const char *s, size_t min, size_t max);
 /* Section 8 shapes (new references). */
 json_t *app_widget_message_json(const store_message_t *m);
 json_t *app_message_json(const store_message_t *m);
+/* The same shapes written as JSON text onto out (byte for byte what dumping the json_t above
+ * gives): agent_view false = app_widget_message_json, true = app_message_json. 0 or out's error. */
+int app_message_text(const store_message_t *m, bool agent_view, pl_buf_t *out);
 
 #endif

@@ -78,6 +78,15 @@ static const cfg_item_t g_items[] = {
      1000000, "typing and context events per second per socket (more are dropped)"},
     {"demo", "PARLEY_DEMO", CFG_BOOL, F(demo), "false", 0, 0,
      "create the demo project (localhost, 127.0.0.1) when the store has no project"},
+    {"worker", "PARLEY_WORKER", CFG_BOOL, F(worker), "true", 0, 0,
+     "serve also persists queued messages (false: leave it to `parley worker`; needs redis)"},
+    {"node-id", "PARLEY_NODE_ID", CFG_STR, F(node_id), "", 0, 0,
+     "this process's id on the Redis bus, [A-Za-z0-9_.-] (empty = generated)"},
+    {"queue-visibility-timeout", "PARLEY_QUEUE_VISIBILITY_MS", CFG_U32, F(queue_visibility_ms),
+     "30000", 100, 86400000,
+     "Redis queue: ms a job may stay unfinished before another worker takes it over"},
+    {"queue-attempts", "PARLEY_QUEUE_ATTEMPTS", CFG_U32, F(queue_attempts), "5", 1, 1000,
+     "deliveries of a queued message before it moves to the dead-letter stream"},
 };
 #undef F
 #define NITEMS (sizeof g_items / sizeof g_items[0])
@@ -147,7 +156,28 @@ static int validate(pl_config_t *cfg) {
         fprintf(stderr, "parley: redis must be empty or a redis:// URL, not '%s'\n", cfg->redis);
         return -1;
     }
+    if (!cfg->worker && !cfg->redis[0]) {
+        fprintf(stderr, "parley: worker=false needs redis (without it the queue lives in this "
+                        "process and only this process can persist its messages)\n");
+        return -1;
+    }
+    for (const char *c = cfg->node_id; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '.' || *c == '-') || c - cfg->node_id >= 64) {
+            fprintf(stderr, "parley: node-id must be 1 to 64 characters of [A-Za-z0-9_.-]\n");
+            return -1;
+        }
+    }
     return 0;
+}
+
+/* A bool flag may be followed by its value (`--worker false`) or stand alone (`--demo`). */
+static bool is_bool_word(const char *v) {
+    static const char *const words[] = {"true", "false", "1", "0", "yes", "no"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strcmp(v, words[i]))
+            return true;
+    return false;
 }
 
 int pl_config_load(pl_config_t *cfg, int argc, char **argv, char **rest, int *nrest) {
@@ -176,7 +206,7 @@ int pl_config_load(pl_config_t *cfg, int argc, char **argv, char **rest, int *nr
                 if (eq)
                     val = eq + 1;
                 else if (hit->type == CFG_BOOL)
-                    val = "true";
+                    val = a + 1 < argc && is_bool_word(argv[a + 1]) ? argv[++a] : "true";
                 else if (a + 1 < argc)
                     val = argv[++a];
                 else {

@@ -38,6 +38,10 @@ typedef struct {
     uint32_t visitor_per_minute; /* messages a visitor may send per minute */
     uint32_t typing_per_second; /* typing / context events per second per socket */
     bool demo;                  /* create the demo project on start if there is no project */
+    bool worker;                /* serve also consumes the ingest queue (false needs redis) */
+    char *node_id;              /* this node's id on the bus; "" = generated */
+    uint32_t queue_visibility_ms; /* Redis queue: idle ms before another worker claims a job */
+    uint32_t queue_attempts;    /* deliveries of a job before it goes to the dead letters */
 } pl_config_t;
 
 /* Fills cfg with defaults, then the environment, then the flags in argv (which may hold other

@@ -262,6 +262,7 @@ struct store {
     req_list_t done; /* executed, waiting for the loop */
     int exited;      /* store threads that have finished */
     bool attached;   /* async is initialised: threads may signal it */
+    bool checkpoint_wanted; /* mu: the writer asks the read thread for a checkpoint */
     worker_t writer, reader;
 
     /* written by the store threads */
@@ -813,6 +814,12 @@ static void run_write_batch(store_t *s, worker_t *w, req_list_t *b) {
     rc = ops->commit(c);
     if (rc != 0)
         goto out_rollback;
+    if (ops->checkpoint_due && ops->checkpoint_due(c)) {
+        uv_mutex_lock(&s->mu);
+        s->checkpoint_wanted = true;
+        uv_cond_signal(&s->reader.cond);
+        uv_mutex_unlock(&s->mu);
+    }
     atomic_fetch_add_explicit(&s->n_transactions, 1, memory_order_relaxed);
     if (b->n > atomic_load_explicit(&s->largest_batch, memory_order_relaxed))
         atomic_store_explicit(&s->largest_batch, b->n, memory_order_relaxed);
@@ -849,10 +856,17 @@ static void worker_main(void *arg) {
     pthread_setname_np(pthread_self(), w->write ? "parley-store-w" : "parley-store-r");
     for (;;) {
         uv_mutex_lock(&s->mu);
-        while (!w->queue.head && !w->stop)
+        while (!w->queue.head && !w->stop && !(!w->write && s->checkpoint_wanted))
             uv_cond_wait(&w->cond, &s->mu);
+        bool checkpoint = !w->write && s->checkpoint_wanted;
+        s->checkpoint_wanted = checkpoint ? false : s->checkpoint_wanted;
         req_list_t batch = list_take(&w->queue, w->max_batch);
         uv_mutex_unlock(&s->mu);
+        if (checkpoint) {
+            s->ops->checkpoint(w->conn);
+            if (!batch.head)
+                continue;
+        }
         if (!batch.head)
             break; /* stop, and nothing left to do */
         if (w->write)

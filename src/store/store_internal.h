@@ -65,6 +65,11 @@ struct store_ops {
     /* Starts a transaction: write = take the write lock now (BEGIN IMMEDIATE), otherwise a
      * read snapshot. */
     int (*begin)(store_conn_t *c, bool write);
+    /* Optional (SQLite's WAL): after a commit on the write connection, whether the log has
+     * grown enough to be checkpointed; the read thread then runs checkpoint on its own
+     * connection, so that the copy back and its fsync never hold up the writer. */
+    bool (*checkpoint_due)(store_conn_t *writer);
+    void (*checkpoint)(store_conn_t *reader);
     int (*commit)(store_conn_t *c);
     /* Ends the transaction without its effects. Harmless when none is open. */
     void (*rollback)(store_conn_t *c);

@@ -268,6 +268,8 @@ typedef struct {
     store_conn_t base;             /* first: store.c sees a store_conn_t */
     sqlite3 *db;                   /* owned */
     sqlite3_stmt *stmt[SQ__COUNT]; /* prepared on first use, finalized at close */
+    int wal_pages;                 /* writer: frames in the WAL after the last commit */
+    int wal_asked;                 /* writer: wal_pages when a checkpoint was last asked for */
 } sq_conn_t;
 
 static sq_conn_t *sq(store_conn_t *c) {
@@ -450,6 +452,37 @@ out_free:
 
 /* Runs a fixed statement once (pragmas at open). If row is given, the first column of the
  * first row is copied into it. */
+/* WAL frames after which the read thread checkpoints (SQLite's own default threshold). */
+#define SQ_CHECKPOINT_PAGES 1000
+
+static int sq_wal_hook(void *ud, sqlite3 *db, const char *name, int pages) {
+    (void)db;
+    (void)name;
+    sq_conn_t *c = ud;
+    c->wal_pages = pages;
+    if (pages < c->wal_asked)
+        c->wal_asked = 0; /* the log restarted after a complete checkpoint */
+    return SQLITE_OK;
+}
+
+static bool sq_checkpoint_due(store_conn_t *base) {
+    sq_conn_t *c = (sq_conn_t *)base;
+    if (c->wal_pages - c->wal_asked < SQ_CHECKPOINT_PAGES)
+        return false;
+    c->wal_asked = c->wal_pages;
+    return true;
+}
+
+/* A passive checkpoint: copies what no reader still needs back into the database file without
+ * blocking the writer; the writer restarts the log once everything was copied. */
+static void sq_checkpoint(store_conn_t *base) {
+    sqlite3 *db = ((sq_conn_t *)base)->db;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        pl_log_warn("store_checkpoint_failed", "backend=sqlite error=\"%s\"", sqlite3_errmsg(db));
+}
+
 static int sq_exec_once(sqlite3 *db, const char *sql, char *row, size_t rowlen) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -547,6 +580,13 @@ static store_conn_t *sq_conn_open(const char *path, const store_options_t *opts,
             step = strcmp(sync, "full") == 0 ? "PRAGMA synchronous = FULL"
                                              : "PRAGMA synchronous = NORMAL";
             rc = sq_exec_once(c->db, step, NULL, 0);
+        }
+        if (rc == SQLITE_OK) {
+            /* Checkpoints run on the read thread (sq_checkpoint), not inside a commit. */
+            step = "PRAGMA wal_autocheckpoint = 0";
+            rc = sq_exec_once(c->db, step, NULL, 0);
+            if (rc == SQLITE_OK)
+                sqlite3_wal_hook(c->db, sq_wal_hook, c);
         }
         if (rc == SQLITE_OK) {
             /* keep the WAL file from staying large after a burst: 64 MiB */
@@ -2237,6 +2277,8 @@ const store_ops_t store_sqlite_ops = {
     .conn_close = sq_conn_close,
     .errmsg = sq_errmsg,
     .begin = sq_begin,
+    .checkpoint_due = sq_checkpoint_due,
+    .checkpoint = sq_checkpoint,
     .commit = sq_commit,
     .rollback = sq_rollback,
     .savepoint = sq_savepoint,

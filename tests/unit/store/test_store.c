@@ -781,6 +781,45 @@ static void test_locked_database(void **state) {
     assert_int_equal(sync_count(fx), 1);
 }
 
+/* SQLite: with automatic checkpoints off on the write connection (they ran inside commits and
+ * stalled the acks behind them), the read thread still copies the WAL back into the database
+ * file once it passes 1000 pages, while the store is open: the WAL does not grow forever. */
+static void test_sqlite_checkpoint_on_read_thread(void **state) {
+    fx_t *fx = *state;
+    fx_open(fx, NULL);
+    struct stat before;
+    assert_int_equal(stat(fx->path, &before), 0);
+    /* ~6 MB of project names and domains: well over 1000 pages of 4 KiB in the WAL */
+    char name[2048];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    for (int round = 0; round < 6; round++) {
+        cap_t *caps = calloc(500, sizeof *caps);
+        assert_non_null(caps);
+        for (int i = 0; i < 500; i++) {
+            snprintf(name, 16, "p%04d-%03d-", round, i);
+            name[strlen(name)] = 'n';
+            assert_int_equal(store_project_create(fx->s, name, NULL, 0, on_project, &caps[i]), 0);
+        }
+        store_wait(fx->s);
+        for (int i = 0; i < 500; i++) {
+            assert_int_equal(caps[i].status, 0);
+            cap_reset(&caps[i]);
+        }
+        free(caps);
+    }
+    /* the checkpoint runs on the read thread after a commit: wait for the file to grow */
+    struct stat after = before;
+    for (int i = 0; i < 200 && after.st_size < before.st_size + 4 * 1024 * 1024; i++) {
+        usleep(10000);
+        assert_int_equal(stat(fx->path, &after), 0);
+    }
+    print_message("database file %lld -> %lld bytes while open\n", (long long)before.st_size,
+                  (long long)after.st_size);
+    assert_true(after.st_size >= before.st_size + 4 * 1024 * 1024);
+    assert_int_equal(sync_count(fx), 3000);
+}
+
 /* ---- bounded queue --------------------------------------------------------------------------- */
 
 static void test_queue_full(void **state) {
@@ -1191,8 +1230,14 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_pg_crash_keeps_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_idle_connections_dropped, setup, teardown),
     };
+    /* SQLite's own mechanics, when the tests run against it. */
+    const struct CMUnitTest sqlite_tests[] = {
+        cmocka_unit_test_setup_teardown(test_sqlite_checkpoint_on_read_thread, setup, teardown),
+    };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (tdb_is_pg())
         failed += cmocka_run_group_tests_name("postgres", pg_tests, NULL, NULL);
+    else
+        failed += cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
     return failed;
 }

@@ -12,6 +12,9 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#define LG_MAX_PORTS 16 /* --visitor-ports */
+#define LG_MAX_PIDS 256 /* --server-pids, --backend-pids */
+
 /* Everything the command line can set; scenarios read the fields they use. */
 typedef struct {
     const char *label;      /* server name in the results ("parley", "node") */
@@ -28,6 +31,18 @@ typedef struct {
                                paced every millisecond); 0 = closed loop, a new message as
                                each answer arrives */
     uint32_t deadline_s;    /* the whole run is aborted after this, s */
+    /* messages (scale-out runs): visitor i connects to visitor_ports[i % n_visitor_ports] and
+     * the agents to agent_port; both default to conn.port (n_visitor_ports 0 = conn.port). */
+    uint16_t visitor_ports[LG_MAX_PORTS];
+    uint32_t n_visitor_ports;
+    uint16_t agent_port;
+    /* messages: more server processes whose CPU and RSS are added to server_pid's (the nodes
+     * and workers of a scale-out run), and backend processes (PostgreSQL, Redis) whose CPU is
+     * reported apart. */
+    pid_t server_pids[LG_MAX_PIDS];
+    uint32_t n_server_pids;
+    pid_t backend_pids[LG_MAX_PIDS];
+    uint32_t n_backend_pids;
 } lg_args_t;
 
 typedef struct {

@@ -1,15 +1,20 @@
 /* `loadgen selftest`: table-driven checks of the load client's pure parts, the WebSocket frame
- * encoder/decoder (RFC 6455 5.2 examples and the refusals listed in lg_ws.h) and the latency
- * histogram, so a broken measurement tool is caught before it reports figures. Good rows,
+ * encoder/decoder (RFC 6455 5.2 examples and the refusals listed in lg_ws.h), the latency
+ * histogram and the process-tree CPU reading (with a forked child), so a broken measurement tool
+ * is caught before it reports figures. Good rows,
  * boundary rows and malformed rows, as the unit tests of the server are written. */
 #include "lg_scn.h"
 
 #include "lg_stats.h"
 #include "lg_ws.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -163,11 +168,62 @@ static void test_hist(void) {
     free(h);
 }
 
+/* Burns about ms milliseconds of CPU. */
+static void burn_cpu(long ms) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    volatile uint64_t x = 1;
+    do {
+        for (int i = 0; i < 100000; i++) {
+            x = x * 6364136223846793005ull + 1;
+        }
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+/* A process tree's CPU (bench/scale.sh's PostgreSQL and Redis): a child's time counts while it
+ * runs and, once it has ended and been waited for, still counts through the parent. */
+static void test_proc_tree(void) {
+    pid_t self = getpid();
+    long own0 = lg_proc_cpu_ms(self), tree0 = lg_proc_tree_cpu_ms(self);
+    check(own0 >= 0 && tree0 >= own0, "tree cpu covers own cpu", 0);
+    int ready[2];
+    if (pipe(ready) != 0) {
+        check(false, "pipe", 0);
+        return;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        burn_cpu(120);
+        char c = 1;
+        ssize_t w = write(ready[1], &c, 1);
+        (void)w;
+        pause(); /* killed by the parent */
+        _exit(0);
+    }
+    char c = 0;
+    ssize_t r = child > 0 ? read(ready[0], &c, 1) : -1;
+    long alive = lg_proc_tree_cpu_ms(self), own1 = lg_proc_cpu_ms(self);
+    check(r == 1 && alive - tree0 >= 100, "a live child's cpu counts", (int)(alive - tree0));
+    if (child > 0) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    long ended = lg_proc_tree_cpu_ms(self);
+    check(ended - tree0 >= 100 && lg_proc_cpu_ms(self) - own1 < 100,
+          "an ended child's cpu counts through the parent", (int)(ended - tree0));
+    close(ready[0]);
+    close(ready[1]);
+    check(lg_proc_tree_cpu_ms(1 << 30) == -1 && lg_proc_cpu_ms(1 << 30) == -1,
+          "no such process", 0);
+}
+
 int lg_selftest(void) {
     passed = failed = 0;
     test_frame_parse();
     test_frame_encode();
     test_hist();
+    test_proc_tree();
     printf("selftest: %d passed, %d failed\n", passed, failed);
     return failed;
 }

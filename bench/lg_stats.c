@@ -1,6 +1,7 @@
 /* Histogram, /proc readings and JSON result lines of the load client: see lg_stats.h. */
 #include "lg_stats.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -105,41 +106,90 @@ long lg_proc_rss_kib(pid_t pid) {
     return strtol(p + 7, NULL, 10);
 }
 
-long lg_proc_cpu_ms(pid_t pid) {
+/* Fields of /proc/<pid>/stat, in clock ticks: utime, stime, cutime, cstime (the last two: the
+ * children that have ended and been waited for), and the parent's pid. 0 or -1. */
+typedef struct {
+    long ppid;
+    unsigned long long ut, st, cut, cst;
+} proc_stat_t;
+
+static int read_proc_stat(pid_t pid, proc_stat_t *ps) {
     char path[64], buf[2048];
     snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
     if (read_small_file(path, buf, sizeof(buf)) < 0) {
         return -1;
     }
     /* The command name is in parentheses and may hold spaces: fields restart after the last
-     * ')'. utime and stime are fields 14 and 15, i.e. the 12th and 13th after it. */
+     * ')'. ppid is field 4; utime, stime, cutime and cstime are fields 14 to 17. */
     const char *p = strrchr(buf, ')');
     if (!p) {
         return -1;
     }
     p++;
-    unsigned long long ut = 0, st = 0;
-    for (int field = 3; field <= 15 && *p; field++) {
+    *ps = (proc_stat_t){0};
+    for (int field = 3; field <= 17 && *p; field++) {
         while (*p == ' ') {
             p++;
         }
         char *end;
         unsigned long long v = strtoull(p, &end, 10);
-        if (field == 14) {
-            ut = v;
+        if (field == 4) {
+            ps->ppid = (long)v;
+        } else if (field == 14) {
+            ps->ut = v;
         } else if (field == 15) {
-            st = v;
+            ps->st = v;
+        } else if (field == 16) {
+            ps->cut = v;
+        } else if (field == 17) {
+            ps->cst = v;
         }
         p = end;
         while (*p && *p != ' ') {
             p++;
         }
     }
+    return 0;
+}
+
+static long ticks_to_ms(unsigned long long ticks) {
     long hz = sysconf(_SC_CLK_TCK);
     if (hz <= 0) {
         hz = 100;
     }
-    return (long)((ut + st) * 1000ull / (unsigned long long)hz);
+    return (long)(ticks * 1000ull / (unsigned long long)hz);
+}
+
+long lg_proc_cpu_ms(pid_t pid) {
+    proc_stat_t ps;
+    if (read_proc_stat(pid, &ps) != 0) {
+        return -1;
+    }
+    return ticks_to_ms(ps.ut + ps.st);
+}
+
+long lg_proc_tree_cpu_ms(pid_t pid) {
+    proc_stat_t ps;
+    if (read_proc_stat(pid, &ps) != 0) {
+        return -1;
+    }
+    unsigned long long ticks = ps.ut + ps.st + ps.cut + ps.cst;
+    DIR *d = opendir("/proc");
+    if (!d) {
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long child = strtol(e->d_name, &end, 10);
+        proc_stat_t cs;
+        if (*end == '\0' && child > 0 && child != (long)pid &&
+            read_proc_stat((pid_t)child, &cs) == 0 && cs.ppid == (long)pid) {
+            ticks += cs.ut + cs.st + cs.cut + cs.cst;
+        }
+    }
+    closedir(d);
+    return ticks_to_ms(ticks);
 }
 
 long lg_self_cpu_ms(void) {

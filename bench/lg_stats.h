@@ -41,6 +41,12 @@ double lg_hist_mean(const lg_hist_t *h);
 long lg_proc_rss_kib(pid_t pid);
 /* User + system CPU time of process pid in milliseconds (/proc/<pid>/stat), or -1. */
 long lg_proc_cpu_ms(pid_t pid);
+/* CPU time of process pid and of its children (user + system, milliseconds): its own, that of
+ * its children which ended (and were waited for), and that of its children alive now (found
+ * by scanning /proc). The difference of two readings is the whole tree's CPU in between, also
+ * when children come and go (PostgreSQL's connection processes), as long as pid lives. -1 if
+ * pid is unreadable. */
+long lg_proc_tree_cpu_ms(pid_t pid);
 /* The calling process's own user + system CPU time in milliseconds. */
 long lg_self_cpu_ms(void);
 /* CPU time the whole machine was busy (user, nice, system, irq and softirq time of

@@ -40,7 +40,7 @@ static void usage(FILE *f) {
     }
     fprintf(f, "options (defaults in brackets):\n"
                "  --host A              server IPv4 address [127.0.0.1]\n"
-               "  --port N              server port (required)\n"
+               "  --port N              server port (required, unless --visitor-ports)\n"
                "  --path P              Engine.IO path [/socket.io/]\n"
                "  --nsp NSP             Socket.IO namespace [/]\n"
                "  --auth JSON           auth object sent with CONNECT [none]\n"
@@ -58,7 +58,16 @@ static void usage(FILE *f) {
                "  --server-pid PID      read the server's RSS and CPU from /proc [none]\n"
                "  --label NAME          server name in the results [server]\n"
                "  --deadline-s N        abort the whole run after N seconds [300]\n"
-               "  --seed N              PRNG seed for masking and handshake keys [24301]\n");
+               "  --seed N              PRNG seed for masking and handshake keys [24301]\n"
+               "scale-out (messages):\n"
+               "  --visitor-ports A,B   spread the visitors over these ports in turn (visitor i\n"
+               "                        on the (i mod K)-th) [--port]\n"
+               "  --agent-port N        the agents' port [--port]; newMessage latency is also\n"
+               "                        reported apart for senders on another port (cross-node)\n"
+               "  --server-pids P,Q     more server processes (nodes, workers): their CPU and\n"
+               "                        RSS are added to --server-pid's\n"
+               "  --backend-pids P,Q    PostgreSQL/Redis processes: their CPU, with their\n"
+               "                        children's (connection processes), is reported apart\n");
 }
 
 /* Parses a decimal in [lo, hi] into *out; false (after a message) otherwise. */
@@ -69,6 +78,30 @@ static bool parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi,
         return false;
     }
     *out = (uint32_t)v;
+    return true;
+}
+
+/* Parses a comma-separated list of decimals in [lo, hi] into out[0..max); *n is the count. */
+static bool parse_list(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out,
+                       uint32_t max, uint32_t *n) {
+    *n = 0;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        uint64_t v;
+        if (*n == max || !pl_slice_to_u64(pl_slice(s, len), hi, &v) ||
+            v < lo) {
+            fprintf(stderr, "loadgen: %s wants up to %u numbers in [%u, %u], comma-separated\n",
+                    flag, max, lo, hi);
+            return false;
+        }
+        out[(*n)++] = (uint32_t)v;
+        s += len + (e ? 1 : 0);
+    }
+    if (*n == 0) {
+        fprintf(stderr, "loadgen: %s wants at least one number\n", flag);
+        return false;
+    }
     return true;
 }
 
@@ -129,6 +162,23 @@ static bool parse_args(int argc, char **argv, lg_args_t *a) {
             a->label = v;
         } else if (strcmp(f, "--deadline-s") == 0) {
             ok = parse_u32(f, v, 1, 86400, &a->deadline_s);
+        } else if (strcmp(f, "--visitor-ports") == 0) {
+            uint32_t p[LG_MAX_PORTS];
+            ok = parse_list(f, v, 1, 65535, p, LG_MAX_PORTS, &a->n_visitor_ports);
+            for (uint32_t k = 0; ok && k < a->n_visitor_ports; k++) {
+                a->visitor_ports[k] = (uint16_t)p[k];
+            }
+        } else if (strcmp(f, "--agent-port") == 0) {
+            ok = parse_u32(f, v, 1, 65535, &u);
+            a->agent_port = (uint16_t)u;
+        } else if (strcmp(f, "--server-pids") == 0 || strcmp(f, "--backend-pids") == 0) {
+            bool srv = f[2] == 's';
+            uint32_t p[LG_MAX_PIDS], n = 0;
+            ok = parse_list(f, v, 1, 1u << 30, p, LG_MAX_PIDS, &n);
+            for (uint32_t k = 0; ok && k < n; k++) {
+                (srv ? a->server_pids : a->backend_pids)[k] = (pid_t)p[k];
+            }
+            *(srv ? &a->n_server_pids : &a->n_backend_pids) = ok ? n : 0;
         } else if (strcmp(f, "--seed") == 0) {
             ok = parse_u32(f, v, 0, UINT32_MAX, &u);
             a->conn.seed = u;
@@ -139,6 +189,12 @@ static bool parse_args(int argc, char **argv, lg_args_t *a) {
         if (!ok) {
             return false;
         }
+    }
+    if (a->conn.port == 0 && a->n_visitor_ports > 0) {
+        a->conn.port = a->visitor_ports[0];
+    }
+    if (a->agent_port == 0) {
+        a->agent_port = a->conn.port;
     }
     if (a->conn.port == 0) {
         fprintf(stderr, "loadgen: --port is required\n");

@@ -2,7 +2,12 @@
  * model (migration 1) follows PROTOCOL.md sections 3, 8 and 9; every time is INTEGER
  * milliseconds since the epoch; JSON columns hold JSON text (PostgreSQL's JSON type: see the
  * dialect table). The SQL is written once: the dialect table below is the only place where
- * SQLite and PostgreSQL differ. */
+ * SQLite and PostgreSQL differ.
+ *
+ * The status CHECKs of conversations and messages are chains of `=` rather than `IN (...)`:
+ * SQLite builds a temporary index for an IN list on every row it checks, which cost ~10 % of
+ * the writer's time per visitor message. The meaning is the same; databases created before
+ * this change keep the IN form, which is equally correct. */
 #include "store/migrations.h"
 
 #include "core/clock.h"
@@ -108,7 +113,7 @@ static const char g_v1_sql[] =
     "  visitor_id {{bigint}} NOT NULL REFERENCES visitors (id) ON DELETE CASCADE,\n"
     "  assignee_id {{bigint}} REFERENCES users (id) ON DELETE SET NULL,\n"
     "  status TEXT NOT NULL DEFAULT 'open'\n"
-    "    CHECK (status IN ('open', 'pending', 'solved', 'spam')),\n"
+    "    CHECK (status = 'open' OR status = 'pending' OR status = 'solved' OR status = 'spam'),\n"
     "  last_message_snippet TEXT NOT NULL DEFAULT '',\n"
     "  last_message_timestamp {{bigint}} NOT NULL,\n"
     "  unread_count {{bigint}} NOT NULL DEFAULT 0 CHECK (unread_count >= 0),\n"
@@ -138,7 +143,8 @@ static const char g_v1_sql[] =
     "  from_customer {{bool}} NOT NULL,\n"
     "  user_id {{bigint}} REFERENCES users (id) ON DELETE SET NULL,\n"
     "  status TEXT NOT NULL DEFAULT 'sent'\n"
-    "    CHECK (status IN ('sending', 'sent', 'delivered', 'read', 'failed')),\n"
+    "    CHECK (status = 'sending' OR status = 'sent' OR status = 'delivered' OR status = 'read'\n"
+    "           OR status = 'failed'),\n"
     "  content_type TEXT,\n"
     "  metadata {{json}},\n"
     "  temp_id TEXT,\n"

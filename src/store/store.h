@@ -460,7 +460,7 @@ PL_NODISCARD int store_history(store_t *s, int64_t project_id, const char *uid, 
 
 /* Write. THE hot path: persists a visitor message in its own savepoint of the group commit
  * (prepared statements only, no schema work; six index-driven statements for a new message on
- * SQLite; on PostgreSQL one set-based statement per up to 256 messages of a batch, all sent
+ * SQLite; on PostgreSQL one set-based statement per run of up to 1024 messages of a batch, sent
  * in one pipeline; the result comes back as one allocation):
  *   1. the visitor is found or created, last_seen_at = now_ms (never backwards);
  *   2. if the visitor already has a message with this temp_id, that message is the result

@@ -13,11 +13,16 @@
  *     together. Message ingest, the hot path, is set-based: ONE statement (a data-modifying
  *     CTE over array parameters) finds or creates the visitors, checks the idempotency keys,
  *     finds, creates or updates the conversations, inserts the messages and their outbox
- *     events for a whole "round" of messages, and writes nothing for a message it refuses.
- *     message_ingest_batch splits a run of ingests into rounds (the k-th message of each
- *     visitor goes to round k, so a round never holds a visitor twice) and sends every round
- *     in one pipeline inside one savepoint: a group commit costs two round trips and the
- *     server's per-statement work is paid once per round, not per message. If a statement
+ *     events for a whole run of up to 1024 messages, with the effect of running them one
+ *     after another, and writes nothing for a message it refuses. Its work is per visitor
+ *     where it can be: one lookup of the visitor and its current conversation, and one
+ *     update of each (with the aggregate of the visitor's messages), however many messages
+ *     the visitor has in the run; ids are drawn from the sequences in the statement, so no
+ *     join between the statement's own rows is needed. message_ingest_batch sends the run in
+ *     one pipeline inside one savepoint: a group commit costs two round trips and the
+ *     server's per-statement work is paid once per run. (A run where one visitor's messages
+ *     differ in history visibility, or carry metadata that may not create a conversation, is
+ *     sent as rounds instead: the k-th message of each visitor in statement k.) If a statement
  *     fails with an error, the run is rolled back to that savepoint and replayed one request
  *     per savepoint, which gives exactly the per-request semantics of store.c's generic path.
  *   - The connection is non-blocking and every wait is a poll() with a deadline, so a store
@@ -73,13 +78,11 @@
 #define PQ_BACKOFF_MAX_MS 5000u /* the cap of the exponential backoff */
 /* pg_advisory_xact_lock key of the migrations: "parley" in ASCII. */
 #define PQ_MIGRATION_LOCK_KEY "123563833845113"
-#define PQ_MAX_PARAMS 12
-/* Most messages in one ingest statement. The statement is planned once per connection
- * (generic plan, which cannot know how many rows its arrays hold), and a few of its joins
- * between CTEs may then run as nested loops: a bounded round keeps that quadratic part small
- * (256 rows: well under a millisecond), while the per-statement cost is still shared by
- * hundreds of messages. */
-#define PQ_ROUND_MAX 256
+#define PQ_MAX_PARAMS 16
+/* Most messages in one ingest statement: store.c's largest run (INGEST_RUN_MAX). The statement
+ * has no join between its own rows (window functions and lookups by index only), so its cost
+ * grows as m log m at worst; the per-statement cost is shared by the whole run. */
+#define PQ_ROUND_MAX 1024
 /* STORE_SNIPPET_CHARS as SQL text (left() counts code points in a UTF8 database). */
 #define PQ_SNIPPET_CHARS "100"
 _Static_assert(STORE_SNIPPET_CHARS == 100, "PQ_SNIPPET_CHARS must match STORE_SNIPPET_CHARS");
@@ -267,97 +270,97 @@ static const char *const g_sql[PQ__COUNT] = {
     [PQ_CONV_CURRENT_FOREVER] = PQ_CURRENT(PQ_FOREVER),
     [PQ_HISTORY_ACTIVE] = PQ_HISTORY(PQ_ACTIVE),
     [PQ_HISTORY_FOREVER] = PQ_HISTORY(PQ_FOREVER),
-    /* store_message_ingest for a whole round of messages in ONE statement (store.h steps 1 to
-     * 6): the i-th element of each array parameter is the i-th message. $1 projects, $2 uids,
-     * $3 nows, $4 temp_ids, $5 forever, $6 contents, $7 session metadata (NULL unless a JSON
-     * object), $8 whether a new conversation may be created (no metadata, or a JSON object),
-     * and the outbox events as $9 the message's position (1-based), $10 topics, $11 payloads.
-     * No two messages of a round have the same visitor (project, uid): the caller splits runs
-     * into rounds, each statement then sees the rounds before it. A message that is refused (no
-     * project; a new conversation with bad metadata) writes nothing at all: every write
-     * depends on the CTE `go`. All CTEs see the snapshot the statement started with; the
-     * writes refer to each other through RETURNING. The lookups into the tables are LATERAL
-     * subqueries with LIMIT 1 (never flattened: one index probe per message whatever the
-     * planner thinks of the tables' sizes); the joins left are between the round's own rows,
-     * and the UPDATEs join narrow subqueries (OFFSET 0 keeps them whole) so that no wide row
-     * images are carried along.
-     * One row per message, in order: 0 position, 1 project exists, 2 visitor id (NULL:
-     * refused), 3 conversation id, 4 conversation created, 5 reopened, 6 new message id, 7-19
-     * the original message of a duplicate (PQ_MESSAGE_COLUMNS, NULL when not a duplicate), 20
-     * the ids of the message's outbox rows in event order (bigint[], NULL when none). */
+    /* store_message_ingest for a run of messages in ONE statement (store.h steps 1 to 6),
+     * with exactly the effect of running them one after another. The i-th element of each
+     * array parameter is the i-th message (position n = i + 1): $1 projects, $2 uids, $3 nows,
+     * $4 temp_ids, $5 forever, $6 contents, $7 session metadata (NULL unless a JSON object),
+     * $8 whether a new conversation may be created (no metadata, or a JSON object), $9 g: the
+     * position of the first message of the same visitor (project, uid), $10 the position of
+     * the first message of the same visitor with the same temp_id; the outbox events as $11
+     * the message's position, $12 topics, $13 payloads, $14 the message's now. The caller
+     * (pq_plan) guarantees that a visitor with several messages in one statement has the same
+     * forever and a metadata that may create in each, so that the only refusal inside a
+     * visitor's messages is for all of them (no project).
+     * Work is per visitor, not per message: the lookups (project, visitor, current
+     * conversation) run once per visitor (its first message, n = g) and window functions
+     * (PARTITION BY g, no joins between the statement's own rows) spread them; the visitor
+     * and its conversation are written ONCE with the aggregate of its messages (unread_count
+     * + count, the last message's snippet and time); only the idempotency check is per
+     * message. Every id is drawn here from its sequence, in message order, so the result needs
+     * no join back: a new visitor's (n = g), a new conversation's (its first message written,
+     * n = fa), each message's and each outbox event's (in event order: their array comes on
+     * the row of position 1, for the accepted messages' events in order). A visitor another
+     * transaction created meanwhile (unique conflict) makes column 16 (ok) false and nothing
+     * else is written: the caller replays. A refused message writes nothing; a duplicate
+     * only moves last_seen_at. 'acc' = the message is written.
+     * One row per message, in order: 0 position, 1 project exists, 2 acc, 3 visitor id, 4
+     * conversation id, 5 conversation created, 6 reopened, 7 new message id, 8-20 the original
+     * message of a duplicate of a stored one (PQ_MESSAGE_COLUMNS, else NULL), 21 the outbox
+     * ids (position 1 only), 22 ok, 23 tn ($10). */
     [PQ_MESSAGE_INGEST] =
-        ("WITH inp AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], "
-         "$5::boolean[], $6::text[], $7::json[], $8::boolean[]) WITH ORDINALITY "
-         "AS t(project_id, uid, now, temp_id, forever, content, meta, meta_ok, n)), "
-         /* what each message finds: its project, its visitor, the id of the original message
-          * of a retry (read whole at the end), the visitor's current conversation (each an
-          * index lookup) */
-         "st AS (SELECT inp.*, pr.id IS NOT NULL AS has_project, vf.id AS vid, d.id AS dup_id, "
-         "cc.id AS cur_id, cc.status AS cur_status FROM inp "
-         "LEFT JOIN LATERAL (SELECT id FROM projects WHERE id = inp.project_id LIMIT 1) AS pr "
+        ("WITH i AS (SELECT * FROM unnest($1::bigint[],$2::text[],$3::bigint[],$4::text[],"
+         "$5::boolean[],$6::text[],$7::json[],$8::boolean[],$9::bigint[],$10::bigint[]) "
+         "WITH ORDINALITY AS t(pr,uid,now,tid,fe,ct,meta,mok,g,tn,n)),"
+         "l AS (SELECT i.*,p.id AS pid,v.id AS vid0,c.id AS cur0,c.status = 'solved' AS sv0,"
+         "CASE WHEN i.n = i.g AND p.id IS NOT NULL AND v.id IS NULL AND i.mok "
+         "THEN nextval('visitors_id_seq') END AS nvid FROM i "
+         "LEFT JOIN LATERAL (SELECT id FROM projects WHERE id = i.pr AND i.n = i.g LIMIT 1) AS p "
          "ON TRUE "
-         "LEFT JOIN LATERAL (SELECT id FROM visitors WHERE project_id = inp.project_id "
-         "AND uid = inp.uid LIMIT 1) AS vf ON TRUE "
-         "LEFT JOIN LATERAL (SELECT id FROM messages "
-         "WHERE visitor_id = vf.id AND temp_id = inp.temp_id LIMIT 1) AS d ON TRUE "
-         "LEFT JOIN LATERAL (SELECT id, status FROM conversations WHERE visitor_id = vf.id "
-         "AND d.id IS NULL AND CASE WHEN inp.forever THEN " PQ_FOREVER " ELSE " PQ_ACTIVE
-         " END ORDER BY id DESC LIMIT 1) AS cc ON TRUE), "
-         "go AS (SELECT * FROM st WHERE has_project AND (meta_ok OR dup_id IS NOT NULL "
-         "OR cur_id IS NOT NULL)), "
-         "vu AS (UPDATE visitors AS v SET last_seen_at = greatest(v.last_seen_at, x.now) "
-         "FROM (SELECT vid, now FROM go WHERE vid IS NOT NULL OFFSET 0) AS x "
-         "WHERE v.id = x.vid RETURNING v.id), "
-         "vi AS (INSERT INTO visitors (project_id, uid, last_seen_at, created_at) "
-         "SELECT project_id, uid, now, now FROM go WHERE vid IS NULL ORDER BY n "
-         "ON CONFLICT (project_id, uid) DO UPDATE SET last_seen_at = "
-         "greatest(visitors.last_seen_at, excluded.last_seen_at) RETURNING project_id, uid, id), "
-         "v AS (SELECT n, vid AS id FROM go WHERE vid IS NOT NULL UNION ALL "
-         "SELECT go.n, vi.id FROM vi JOIN go ON go.project_id = vi.project_id "
-         "AND go.uid = vi.uid), "
-         "cn AS (INSERT INTO conversations (project_id, visitor_id, status, "
-         "last_message_snippet, last_message_timestamp, unread_count, metadata, created_at, "
-         "updated_at) SELECT go.project_id, v.id, 'open', left(go.content, " PQ_SNIPPET_CHARS
-         "), go.now, 1, go.meta, go.now, go.now FROM go JOIN v ON v.n = go.n "
-         "WHERE go.dup_id IS NULL AND go.cur_id IS NULL ORDER BY go.n RETURNING id, visitor_id), "
-         "cu AS (UPDATE conversations AS c SET last_message_snippet = x.snippet, "
-         "last_message_timestamp = x.now, updated_at = x.now, "
-         "unread_count = c.unread_count + 1, status = CASE WHEN x.reopen THEN 'open' "
-         "ELSE c.status END FROM (SELECT n, cur_id, now, left(content, " PQ_SNIPPET_CHARS
-         ") AS snippet, forever AND cur_status = 'solved' AS reopen FROM go "
-         "WHERE cur_id IS NOT NULL OFFSET 0) AS x WHERE c.id = x.cur_id "
-         "RETURNING x.n, c.id, x.reopen), "
-         "k AS (SELECT v.n, cn.id, TRUE AS created, FALSE AS reopened FROM cn JOIN v "
-         "ON v.id = cn.visitor_id UNION ALL SELECT n, id, FALSE, reopen FROM cu), "
-         "ms AS (INSERT INTO messages (conversation_id, project_id, visitor_id, content, "
-         "sender_id, from_customer, status, temp_id, created_at) SELECT k.id, go.project_id, "
-         "v.id, go.content, go.uid, TRUE, 'sent', go.temp_id, go.now FROM k JOIN go "
-         "ON go.n = k.n JOIN v ON v.n = k.n ORDER BY k.n RETURNING id, visitor_id), "
-         /* the events of the messages written (none for a duplicate or a refused one), each
-          * with an id drawn from the outbox's sequence (found once per statement: the
-          * uncorrelated subquery is an InitPlan); the ids drawn are then dealt out sorted, in
-          * event order, so that they increase with the events whatever order the rows came
-          * in, and each event's id is known for the result (oi: a message's ids, in order).
-          * ev and ei are evaluated once (a CTE with a volatile function, or read twice, is
-          * always materialized), so nextval runs once per event. */
-         "ev AS (SELECT e.*, go.now, "
-         "nextval((SELECT pg_get_serial_sequence('outbox', 'id'))::regclass) AS id "
-         "FROM unnest($9::bigint[], $10::text[], $11::text[]) WITH ORDINALITY "
-         "AS e(n, topic, payload, o) JOIN go ON go.n = e.n JOIN v ON v.n = e.n "
-         "JOIN ms ON ms.visitor_id = v.id), "
-         "ei AS (SELECT n, o, topic, payload, now, (SELECT array_agg(id ORDER BY id) "
-         "FROM ev)[row_number() OVER (ORDER BY o)] AS id FROM ev), "
-         "ob AS (INSERT INTO outbox (id, topic, payload, created_at) "
-         "SELECT id, topic, payload, now FROM ei), "
-         "oi AS (SELECT n, array_agg(id ORDER BY o) AS ids FROM ei GROUP BY n) "
-         /* d.*: the columns of the lateral subquery, in PQ_MESSAGE_COLUMNS' order (read here
-          * rather than carried through st: narrower CTE rows, and the statement stays under
-          * the 4095 characters -Wpedantic allows a string literal) */
-         "SELECT st.n, st.has_project, v.id, k.id, k.created, k.reopened, ms.id, d.*, oi.ids "
-         "FROM st LEFT JOIN v ON v.n = st.n LEFT JOIN k ON k.n = st.n "
-         "LEFT JOIN ms ON ms.visitor_id = v.id LEFT JOIN oi ON oi.n = st.n "
-         "LEFT JOIN LATERAL (SELECT " PQ_MESSAGE_COLUMNS " FROM messages WHERE id = st.dup_id) "
-         "AS d ON TRUE ORDER BY st.n"),
+         "LEFT JOIN LATERAL (SELECT id FROM visitors WHERE project_id = i.pr AND uid = i.uid "
+         "AND i.n = i.g LIMIT 1) AS v ON TRUE "
+         "LEFT JOIN LATERAL (SELECT id,status FROM conversations WHERE visitor_id = v.id AND "
+         "CASE WHEN i.fe THEN " PQ_FOREVER " ELSE " PQ_ACTIVE " END ORDER BY id DESC LIMIT 1) "
+         "AS c ON TRUE),"
+         "s AS (SELECT n,g,tn,pr,uid,now,tid,fe,ct,meta,mok,nvid,"
+         "max(pid) OVER w IS NOT NULL AS hp,max(vid0) OVER w AS vid,max(nvid) OVER w AS gvid,"
+         "max(cur0) OVER w AS cur,coalesce(bool_or(sv0) OVER w,FALSE) AS sv FROM l "
+         "WINDOW w AS (PARTITION BY g)),"
+         "d AS (SELECT s.*,d.id AS dup,hp AND d.id IS NULL AND tn = n AND (cur IS NOT NULL "
+         "OR mok) AS acc,hp AND (d.id IS NOT NULL OR tn <> n OR cur IS NOT NULL OR mok) AS tch "
+         "FROM s LEFT JOIN LATERAL (SELECT id FROM messages WHERE visitor_id = s.vid "
+         "AND temp_id = s.tid LIMIT 1) AS d ON TRUE),"
+         "a AS (SELECT d.*,min(n) FILTER (WHERE acc) OVER w AS fa,"
+         "count(*) FILTER (WHERE acc) OVER w AS cnt,"
+         "left(last_value(ct) OVER w," PQ_SNIPPET_CHARS ") AS lc,"
+         "last_value(now) OVER w AS ln,max(now) FILTER (WHERE tch) OVER w AS seen FROM d "
+         "WINDOW w AS (PARTITION BY g ORDER BY acc,n ROWS BETWEEN UNBOUNDED PRECEDING AND "
+         "UNBOUNDED FOLLOWING)),"
+         "m AS (SELECT a.*,CASE WHEN acc THEN nextval('messages_id_seq') END AS mid,"
+         "CASE WHEN n = fa AND cur IS NULL THEN nextval('conversations_id_seq') END "
+         "AS ncid FROM a ORDER BY n),"
+         "f AS (SELECT m.*,coalesce(vid,gvid) AS vi,"
+         "coalesce(cur,max(ncid) OVER (PARTITION BY g)) AS ci FROM m),"
+         "vi AS (INSERT INTO visitors (id,project_id,uid,last_seen_at,created_at) "
+         "SELECT nvid,pr,uid,seen,now FROM f WHERE nvid IS NOT NULL "
+         "ON CONFLICT DO NOTHING RETURNING 1),"
+         "ok AS (SELECT count(*) = (SELECT count(nvid) FROM f) AS ok FROM vi),"
+         "vu AS (UPDATE visitors AS v SET last_seen_at = greatest(v.last_seen_at,x.seen) "
+         "FROM (SELECT vid,seen FROM f WHERE n = g AND seen IS NOT NULL OFFSET 0) AS x "
+         "WHERE v.id = x.vid AND (SELECT ok FROM ok)),"
+         "cn AS (INSERT INTO conversations (id,project_id,visitor_id,status,"
+         "last_message_snippet,last_message_timestamp,unread_count,metadata,created_at,"
+         "updated_at) SELECT ncid,pr,vi,'open',lc,ln,cnt,"
+         "meta,now,ln FROM f WHERE ncid IS NOT NULL AND (SELECT ok FROM ok)),"
+         "cu AS (UPDATE conversations AS c SET last_message_snippet = x.lc,"
+         "last_message_timestamp = x.ln,updated_at = x.ln,"
+         "unread_count = c.unread_count + x.cnt,status = CASE WHEN x.ro THEN 'open' "
+         "ELSE c.status END FROM (SELECT cur,lc,ln,cnt,fe AND sv AS ro FROM f "
+         "WHERE n = g AND cnt > 0 AND cur IS NOT NULL OFFSET 0) AS x "
+         "WHERE c.id = x.cur AND (SELECT ok FROM ok)),"
+         "ms AS (INSERT INTO messages (id,conversation_id,project_id,visitor_id,content,"
+         "sender_id,from_customer,status,temp_id,created_at) SELECT mid,ci,pr,vi,"
+         "ct,uid,TRUE,'sent',tid,now FROM f WHERE acc AND (SELECT ok FROM ok)),"
+         "ev AS (SELECT e.*,nextval('outbox_id_seq') AS id FROM (SELECT * FROM "
+         "unnest($11::bigint[],$12::text[],$13::text[],$14::bigint[]) WITH ORDINALITY "
+         "AS e(n,topic,payload,now,o) WHERE (SELECT array_agg(acc ORDER BY n) FROM f)[e.n] "
+         "AND (SELECT ok FROM ok) ORDER BY o OFFSET 0) AS e),"
+         "ob AS (INSERT INTO outbox (id,topic,payload,created_at) "
+         "SELECT id,topic,payload,now FROM ev) "
+         "SELECT f.n,f.hp,f.acc,f.vi,f.ci,f.ncid IS NOT NULL,f.n = f.fa AND f.cur "
+         "IS NOT NULL AND f.fe AND f.sv,f.mid,x.*,CASE WHEN f.n = 1 THEN (SELECT "
+         "array_agg(id ORDER BY o) FROM ev) END,(SELECT ok FROM ok),f.tn FROM f "
+         "LEFT JOIN LATERAL (SELECT " PQ_MESSAGE_COLUMNS " FROM messages WHERE id = f.dup LIMIT 1) "
+         "AS x ON TRUE ORDER BY f.n"),
     [PQ_CONV_GET] = PQ_CONV_SELECT "WHERE c.id = $1::bigint AND c.project_id = $2::bigint",
     [PQ_USER_INSERT] = ("INSERT INTO users (email, password_hash, full_name, created_at, "
                         "updated_at) VALUES ($1::text, $2::text, $3::text, $4::bigint, "
@@ -472,6 +475,12 @@ typedef struct {
     size_t nres, res_cap;
     size_t *scratch; /* message_ingest_batch's rounds (pq_rounds) */
     size_t scratch_cap;
+    size_t *grp; /* one ingest statement's visitors and keys (pq_ingest_groups) */
+    size_t grp_cap;
+    bool *mok; /* per message of a run: its metadata may create a conversation */
+    size_t mok_cap;
+    int64_t *obids; /* the outbox ids of one ingest statement */
+    size_t obids_cap;
     bool in_tx;        /* a BEGIN was queued and no COMMIT/ROLLBACK yet */
     bool tx_lost;      /* a deferred statement failed: the transaction can only be rolled back */
     bool migrating;    /* inside a migration transaction: waits have no client-side deadline */
@@ -947,6 +956,9 @@ static void pq_conn_close(store_conn_t *base) {
     free(c->res);
     free(c->slots);
     free(c->scratch);
+    free(c->grp);
+    free(c->mok);
+    free(c->obids);
     free(c->url);
     free(c);
 }
@@ -1646,8 +1658,72 @@ static int pq_history(store_conn_t *base, int64_t project_id, const char *uid, b
     return rc;
 }
 
-/* Queues the ingest statement for the round in[idx[0..m)) (no two with the same visitor). */
-static int pq_ingest_queue(pq_conn_t *c, const store_ingest_t *in, const size_t *idx, size_t m) {
+/* Orders the positions 0..m) of one ingest statement (in[idx[j]]) by visitor (project, uid),
+ * temp_id, then position. */
+typedef struct {
+    const store_ingest_t *in;
+    const size_t *idx;
+} pq_sort_arg_t;
+
+static int cmp_visitor_key(const void *a, const void *b, void *arg) {
+    const pq_sort_arg_t *s = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    const store_ingest_t *p = &s->in[s->idx[x]], *q = &s->in[s->idx[y]];
+    if (p->project_id != q->project_id)
+        return p->project_id < q->project_id ? -1 : 1;
+    int d = strcmp(p->visitor_uid, q->visitor_uid);
+    if (d == 0)
+        d = strcmp(p->temp_id, q->temp_id);
+    if (d != 0)
+        return d;
+    return x < y ? -1 : x > y;
+}
+
+static bool same_visitor(const store_ingest_t *p, const store_ingest_t *q) {
+    return p->project_id == q->project_id && strcmp(p->visitor_uid, q->visitor_uid) == 0;
+}
+
+/* The visitors and keys of the statement in[idx[0..m)): fills c->grp with g[0..m) (1 + the
+ * position of the visitor's first message) and tn[0..m) (1 + the position of the first
+ * message of the same visitor with the same temp_id); returns g (tn = g + m). O(m log m).
+ * With mok (per position of the run), also tells in *simple whether every visitor with several
+ * messages here has one forever and metadata that may create in each (what PQ_MESSAGE_INGEST
+ * requires of a statement). */
+static size_t *pq_ingest_groups(pq_conn_t *c, const store_ingest_t *in, const size_t *idx, size_t m,
+                                const bool *mok, bool *simple) {
+    pq_grow((void **)&c->grp, &c->grp_cap, 3 * m, sizeof *c->grp);
+    size_t *g = c->grp, *tn = g + m, *order = tn + m;
+    for (size_t j = 0; j < m; j++)
+        order[j] = j;
+    pq_sort_arg_t arg = {in, idx};
+    qsort_r(order, m, sizeof *order, cmp_visitor_key, &arg);
+    if (simple)
+        *simple = true;
+    for (size_t b = 0, e; b < m; b = e) { /* [b, e): one visitor's messages */
+        const store_ingest_t *v = &in[idx[order[b]]];
+        size_t lo = order[b];
+        for (e = b + 1; e < m && same_visitor(v, &in[idx[order[e]]]); e++)
+            lo = order[e] < lo ? order[e] : lo;
+        size_t key = order[b]; /* within a temp_id, positions ascend */
+        for (size_t k = b; k < e; k++) {
+            size_t j = order[k];
+            const store_ingest_t *x = &in[idx[j]];
+            if (k > b && strcmp(in[idx[order[k - 1]]].temp_id, x->temp_id) != 0)
+                key = j;
+            g[j] = lo + 1;
+            tn[j] = key + 1;
+            if (simple && mok && e - b > 1 && (x->forever != v->forever || !mok[idx[j]]))
+                *simple = false;
+        }
+    }
+    return g;
+}
+
+/* Queues the ingest statement for in[idx[0..m)) (see PQ_MESSAGE_INGEST: several messages of
+ * one visitor only when pq_ingest_groups found the statement simple). mok[i]: in[i]'s
+ * metadata may create a conversation. */
+static int pq_ingest_queue(pq_conn_t *c, const store_ingest_t *in, const bool *mok,
+                           const size_t *idx, size_t m) {
     enum {
         A_PROJECT,
         A_UID,
@@ -1657,17 +1733,22 @@ static int pq_ingest_queue(pq_conn_t *c, const store_ingest_t *in, const size_t 
         A_CONTENT,
         A_META,
         A_META_OK,
+        A_GROUP,
+        A_KEY,
         A_EV_N,
         A_EV_TOPIC,
         A_EV_PAYLOAD,
+        A_EV_NOW,
         A__COUNT
     };
+    _Static_assert(A__COUNT <= PQ_MAX_PARAMS, "PQ_MAX_PARAMS too small for the ingest");
+    const size_t *g = pq_ingest_groups(c, in, idx, m, NULL, NULL), *tn = g + m;
     pq_arr_t arr[A__COUNT];
     for (int k = 0; k < A__COUNT; k++)
         arr_init(&arr[k]);
     for (size_t j = 0; j < m; j++) {
         const store_ingest_t *e = &in[idx[j]];
-        bool meta_ok = !e->session_metadata_json || json_text_is_object(e->session_metadata_json);
+        bool meta_ok = mok[idx[j]];
         arr_i64(&arr[A_PROJECT], e->project_id);
         arr_str(&arr[A_UID], e->visitor_uid);
         arr_i64(&arr[A_NOW], e->now_ms);
@@ -1676,10 +1757,13 @@ static int pq_ingest_queue(pq_conn_t *c, const store_ingest_t *in, const size_t 
         arr_str(&arr[A_CONTENT], e->content);
         arr_str(&arr[A_META], meta_ok ? e->session_metadata_json : NULL);
         arr_bool(&arr[A_META_OK], meta_ok);
+        arr_i64(&arr[A_GROUP], (int64_t)g[j]);
+        arr_i64(&arr[A_KEY], (int64_t)tn[j]);
         for (size_t k = 0; k < e->nevents; k++) {
             arr_i64(&arr[A_EV_N], (int64_t)j + 1);
             arr_str(&arr[A_EV_TOPIC], e->event_topics[k]);
             arr_str(&arr[A_EV_PAYLOAD], e->event_payloads[k]);
+            arr_i64(&arr[A_EV_NOW], e->now_ms);
         }
     }
     pq_params_t p = {0};
@@ -1697,62 +1781,122 @@ static int pq_ingest_queue(pq_conn_t *c, const store_ingest_t *in, const size_t 
     return rc;
 }
 
-/* The outcome of message in, row `row` of an ingest result (see PQ_MESSAGE_INGEST's columns). */
-static int pq_ingest_parse(const PGresult *r, int row, const store_ingest_t *in,
-                           store_ingest_result_t **out) {
-    *out = NULL;
-    if (!col_bool(r, row, 1))
-        return STORE_ENOTFOUND; /* no such project */
-    if (col_null(r, row, 2))
-        return PL_EINVAL; /* a new conversation with metadata that is not a JSON object */
-    store_ingest_result_t res = {.visitor_id = col_i64(r, row, 2)};
-    if (!col_null(r, row, 7)) { /* the idempotency key: the original message */
-        pq_message_borrow_row(r, row, 7, in->visitor_uid, &res.message);
-        if (!res.message.content || !res.message.sender_id || !res.message.status)
-            return PL_EUNAVAIL;
-        res.duplicate = true;
-        res.conversation_id = res.message.conversation_id;
-    } else {
-        if (col_null(r, row, 3) || col_null(r, row, 6))
-            return PL_EUNAVAIL; /* cannot happen: a message is written unless refused */
-        /* every event of a new message was written, with its id in event order */
-        if (col_i64_array(r, row, 20, res.outbox_ids, STORE_INGEST_EVENTS_MAX, &res.noutbox) != 0 ||
-            res.noutbox != in->nevents)
-            return PL_EUNAVAIL; /* cannot happen */
-        res.conversation_id = col_i64(r, row, 3);
-        res.conversation_created = col_bool(r, row, 4);
-        res.conversation_reopened = col_bool(r, row, 5);
-        res.message = (store_message_t){
-            .id = col_i64(r, row, 6),
-            .conversation_id = res.conversation_id,
-            .project_id = in->project_id,
-            .visitor_id = res.visitor_id,
-            .visitor_uid = (char *)in->visitor_uid,
-            .content = (char *)in->content,
-            .sender_id = (char *)in->visitor_uid,
-            .from_customer = true,
-            .status = "sent",
-            .temp_id = (char *)in->temp_id,
-            .created_at = in->now_ms,
-        };
+/* The outcomes of the ingest statement r for in[idx[0..m)) into status[] and out[] (indexed
+ * like in). Returns false when the statement did not do its work (a visitor created meanwhile
+ * by another transaction: nothing was written) or its result is not what it must be; the
+ * caller then discards what was filled in. */
+static bool pq_ingest_parse(pq_conn_t *c, const PGresult *r, const store_ingest_t *in,
+                            const size_t *idx, size_t m, int *status, store_ingest_result_t **out) {
+    if ((size_t)PQntuples(r) != m || m == 0 || PQnfields(r) != 24 || !col_bool(r, 0, 22))
+        return false;
+    size_t nev = 0;
+    for (size_t j = 0; j < m; j++)
+        nev += in[idx[j]].nevents;
+    pq_grow((void **)&c->obids, &c->obids_cap, nev + 1, sizeof *c->obids);
+    size_t nids, used = 0;
+    if (col_i64_array(r, 0, 21, c->obids, nev, &nids) != 0)
+        return false;
+    for (size_t j = 0; j < m; j++) {
+        size_t i = idx[j];
+        const store_ingest_t *e = &in[i];
+        int row = (int)j;
+        out[i] = NULL;
+        if (col_i64(r, row, 0) != (int64_t)j + 1)
+            return false;
+        if (!col_bool(r, row, 1)) {
+            status[i] = STORE_ENOTFOUND; /* no such project */
+            continue;
+        }
+        store_ingest_result_t res = {0};
+        int64_t key = col_i64(r, row, 23); /* the first message with this temp_id */
+        if (!col_null(r, row, 8)) {        /* the idempotency key: a stored message */
+            res.visitor_id = col_i64(r, row, 3);
+            pq_message_borrow_row(r, row, 8, e->visitor_uid, &res.message);
+            if (!res.message.content || !res.message.sender_id || !res.message.status)
+                return false;
+            res.duplicate = true;
+            res.conversation_id = res.message.conversation_id;
+        } else if (key != (int64_t)j + 1) { /* a retry of a message of this statement */
+            if (key < 1 || key > (int64_t)j)
+                return false;
+            size_t o = idx[key - 1];
+            status[i] = status[o];
+            if (status[o] != 0)
+                continue;
+            res = *out[o];
+            res.duplicate = true;
+            res.conversation_created = false;
+            res.conversation_reopened = false;
+            res.noutbox = 0;
+        } else if (!col_bool(r, row, 2)) {
+            status[i] = PL_EINVAL; /* a new conversation with metadata that is not an object */
+            continue;
+        } else {
+            if (col_null(r, row, 3) || col_null(r, row, 4) || col_null(r, row, 7) ||
+                nids - used < e->nevents)
+                return false; /* cannot happen: a message is written unless refused */
+            res.visitor_id = col_i64(r, row, 3);
+            res.conversation_id = col_i64(r, row, 4);
+            res.conversation_created = col_bool(r, row, 5);
+            res.conversation_reopened = col_bool(r, row, 6);
+            /* its events were written in order, with increasing ids */
+            for (size_t k = 0; k < e->nevents; k++)
+                res.outbox_ids[k] = c->obids[used++];
+            res.noutbox = e->nevents;
+            res.message = (store_message_t){
+                .id = col_i64(r, row, 7),
+                .conversation_id = res.conversation_id,
+                .project_id = e->project_id,
+                .visitor_id = res.visitor_id,
+                .visitor_uid = (char *)e->visitor_uid,
+                .content = (char *)e->content,
+                .sender_id = (char *)e->visitor_uid,
+                .from_customer = true,
+                .status = "sent",
+                .temp_id = (char *)e->temp_id,
+                .created_at = e->now_ms,
+            };
+        }
+        out[i] = store__ingest_result_pack(&res);
+        status[i] = out[i] ? 0 : PL_ENOMEM;
     }
-    *out = store__ingest_result_pack(&res);
-    return *out ? 0 : PL_ENOMEM;
+    return used == nids;
 }
+
+/* Frees what pq_ingest_parse filled in for in[idx[0..m)). */
+static void pq_ingest_discard(const size_t *idx, size_t m, int *status,
+                              store_ingest_result_t **out) {
+    for (size_t j = 0; j < m; j++) {
+        store__ingest_result_free(out[idx[j]]);
+        out[idx[j]] = NULL;
+        status[idx[j]] = PL_EUNAVAIL;
+    }
+}
+
+/* Tries a statement that found its visitor created meanwhile by another transaction again:
+ * the next one sees it. */
+#define PQ_INGEST_TRIES 3
 
 static int pq_message_ingest(store_conn_t *base, const store_ingest_t *in,
                              store_ingest_result_t **out) {
     pq_conn_t *c = pq(base);
     *out = NULL;
     const size_t one = 0;
-    int rc = pq_finish(c, pq_ingest_queue(c, in, &one, 1));
-    if (rc != 0)
-        return rc;
-    if (PQntuples(c->res[0]) != 1)
-        return PL_EUNAVAIL;
-    return pq_ingest_parse(c->res[0], 0, in, out);
+    const bool mok = !in->session_metadata_json || json_text_is_object(in->session_metadata_json);
+    for (int t = 0; t < PQ_INGEST_TRIES; t++) {
+        int rc = pq_finish(c, pq_ingest_queue(c, in, &mok, &one, 1));
+        if (rc != 0)
+            return rc;
+        int status = PL_EUNAVAIL;
+        if (pq_ingest_parse(c, c->res[0], in, &one, 1, &status, out))
+            return status;
+        pq_ingest_discard(&one, 1, &status, out);
+        const PGresult *r = c->res[0];
+        if (PQntuples(r) != 1 || PQnfields(r) != 24 || col_bool(r, 0, 22))
+            return PL_EUNAVAIL; /* not a conflict: a result that cannot happen */
+    }
+    return PL_EUNAVAIL;
 }
-
 /* Orders message positions (indexes into the run) by visitor (project, uid), then position. */
 static int cmp_visitor_pos(const void *a, const void *b, void *arg) {
     const store_ingest_t *in = arg;
@@ -1805,6 +1949,13 @@ static size_t pq_rounds(pq_conn_t *c, const store_ingest_t *in, size_t n, size_t
  * statement per round (pq_rounds; a refused ingest writes nothing, so it needs no savepoint of
  * its own); if any statement fails with an error, the run is rolled back to "run" and replayed
  * one request per savepoint, which gives each request its own outcome. */
+/* The run of ingests: optimistically all in one pipeline inside the savepoint "run". When
+ * every visitor's messages here are simple (pq_ingest_groups: one forever, metadata that may
+ * create) the run goes as it came, one statement per PQ_ROUND_MAX messages; otherwise as
+ * rounds (pq_rounds), one statement each, so that a statement holds a visitor once. A refused
+ * ingest writes nothing, so it needs no savepoint of its own. If any statement fails with an
+ * error (or found a visitor created meanwhile), the run is rolled back to "run" and replayed
+ * one request per savepoint, which gives each request its own outcome. */
 static int pq_message_ingest_batch(store_conn_t *base, const store_ingest_t *in, size_t n,
                                    int *status, store_ingest_result_t **out) {
     pq_conn_t *c = pq(base);
@@ -1814,14 +1965,26 @@ static int pq_message_ingest_batch(store_conn_t *base, const store_ingest_t *in,
     }
     if (!pq_usable(c))
         return PL_EUNAVAIL;
-    size_t *start;
-    size_t rounds = pq_rounds(c, in, n, &start);
+    pq_grow((void **)&c->mok, &c->mok_cap, n, sizeof *c->mok);
+    for (size_t i = 0; i < n; i++)
+        c->mok[i] =
+            !in[i].session_metadata_json || json_text_is_object(in[i].session_metadata_json);
+    size_t *start, whole[2] = {0, n}, rounds = 1;
+    bool simple;
+    pq_grow((void **)&c->scratch, &c->scratch_cap, n, sizeof *c->scratch);
+    for (size_t i = 0; i < n; i++)
+        c->scratch[i] = i;
+    pq_ingest_groups(c, in, c->scratch, n, c->mok, &simple);
+    if (simple)
+        start = whole;
+    else
+        rounds = pq_rounds(c, in, n, &start);
     /* Statements in order: round by round, each cut into pieces of PQ_ROUND_MAX. */
     int rc = pq_queue(c, SLOT_DEFERRED, PQ_SAVEPOINT_RUN, NULL);
     for (size_t k = 0; rc == 0 && k < rounds; k++)
         for (size_t a = start[k]; rc == 0 && a < start[k + 1]; a += PQ_ROUND_MAX) {
             size_t m = start[k + 1] - a < PQ_ROUND_MAX ? start[k + 1] - a : PQ_ROUND_MAX;
-            rc = pq_ingest_queue(c, in, c->scratch + a, m);
+            rc = pq_ingest_queue(c, in, c->mok, c->scratch + a, m);
         }
     rc = pq_finish(c, rc);
     if (rc == 0) {
@@ -1830,17 +1993,7 @@ static int pq_message_ingest_batch(store_conn_t *base, const store_ingest_t *in,
         for (size_t k = 0; k < rounds && clean; k++) {
             for (size_t a = start[k]; a < start[k + 1] && clean; a += PQ_ROUND_MAX) {
                 size_t m = start[k + 1] - a < PQ_ROUND_MAX ? start[k + 1] - a : PQ_ROUND_MAX;
-                const PGresult *r = c->res[stmt++];
-                if ((size_t)PQntuples(r) != m) {
-                    clean = false;
-                    break;
-                }
-                for (size_t j = 0; j < m; j++) {
-                    size_t i = c->scratch[a + j];
-                    status[i] = pq_ingest_parse(r, (int)j, &in[i], &out[i]);
-                    if (status[i] != 0 && status[i] != STORE_ENOTFOUND && status[i] != PL_EINVAL)
-                        clean = false;
-                }
+                clean = pq_ingest_parse(c, c->res[stmt++], in, c->scratch + a, m, status, out);
             }
         }
         if (clean)
@@ -1868,6 +2021,7 @@ static int pq_message_ingest_batch(store_conn_t *base, const store_ingest_t *in,
     }
     return rc;
 }
+
 static int pq_visitor_context(store_conn_t *base, int64_t project_id, const char *uid,
                               const char *url, int64_t now_ms, int64_t *conversation_id) {
     *conversation_id = 0;

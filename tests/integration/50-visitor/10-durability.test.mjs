@@ -202,7 +202,7 @@ test(`${V} visitors × ${M} messages across SIGKILL and restart: every acknowled
   for (const k of kills) assert.ok(k.pendingAtKill > 0, `messages were in flight at the kill (${JSON.stringify(k)})`);
   assert.ok(widgets.reduce((n, w) => n + w.resends, 0) > 0, 'some messages were re-sent after a reconnect');
 
-  // the database, read by sqlite3
+  // the database, read directly (sqlite3, or psql in scale mode)
   const rows = await sql(ctx.dataDir, `select m.id, m.temp_id, m.content, m.conversation_id, m.created_at, v.uid
     from messages m join visitors v on v.id = m.visitor_id where m.project_id = 1`);
   const byKey = new Map();
@@ -223,7 +223,7 @@ test(`${V} visitors × ${M} messages across SIGKILL and restart: every acknowled
   }
   assert.equal(rows.length, V * M, 'exactly the messages sent, no more');
   const [dup] = await sql(ctx.dataDir, `select count(*) as n,
-    (select count(*) from (select distinct visitor_id, temp_id from messages)) as d from messages`);
+    (select count(*) from (select distinct visitor_id, temp_id from messages) as pairs) as d from messages`);
   assert.equal(dup.n, dup.d, 'count(*) = count(distinct visitor_id, temp_id)');
 
   // each visitor: one row, one conversation holding its M messages, with consistent counters

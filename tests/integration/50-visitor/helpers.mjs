@@ -2,9 +2,11 @@
 // projects and agents made through the CLI, visitor and agent clients on the official
 // socket.io-client that record every event they receive (so a test can wait for an event that
 // may already have arrived), a raw Socket.IO client over a plain `ws` WebSocket for packets
-// socket.io-client would normalise, JWT forging with the server's secret, sqlite3 queries on
-// the server's database, and the assertions for section 5 refusals and section 8 payloads.
-// Builds on ../lib/server.mjs (startServer, runCli, ...), which it does not change.
+// socket.io-client would normalise, JWT forging with the server's secret, SQL queries on the
+// server's database (SQLite, or PostgreSQL in scale mode), and the assertions for section 5
+// refusals and section 8 payloads.
+// Builds on ../lib/server.mjs (startServer, runCli, dbSql, ...): in scale mode
+// (PARLEY_TEST_BACKEND=scale) every data directory is a PostgreSQL database and a Redis.
 //
 //   const ctx = await setup({ projects: [{ name: 'Site', domains: ['localhost'] }],
 //                              agents: [{ email: 'a@x.test' }] });
@@ -18,10 +20,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { startServer, runCli, tempDir, stopAll, sleep, waitUntil, PARLEY_BIN } from '../lib/server.mjs';
+import { startServer, runCli, tempDir, stopAll, sleep, waitUntil, dbSql, PARLEY_BIN } from '../lib/server.mjs';
 
 export { sleep, waitUntil, stopAll };
 
@@ -112,21 +113,11 @@ export function dbPath(dataDir) {
   return path.join(dataDir, 'parley.db');
 }
 
-// Runs one SQL statement with the sqlite3 CLI; → the rows as objects ([] when none).
+// Runs one SQL statement on the server's database → the rows as objects ([] when none):
+// sqlite3 on the SQLite file, or psql on the PostgreSQL database in scale mode (the harness's
+// dbSql: the same row form in both; write SQL both understand, or pass {sqlite, postgres}).
 export function sql(dataDir, query, { timeoutMs = t(15000) } = {}) {
-  return new Promise((resolve, reject) => {
-    execFile('sqlite3', ['-json', '-bail', '-cmd', '.timeout 10000', dbPath(dataDir), query],
-      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err) return reject(new Error(`sqlite3 "${query}": ${err.message}\n${stderr}`));
-        const s = stdout.trim();
-        if (!s) return resolve([]);
-        try {
-          resolve(JSON.parse(s));
-        } catch (e) {
-          reject(new Error(`sqlite3 "${query}": output is not JSON (${e.message}): ${s.slice(0, 300)}`));
-        }
-      });
-  });
+  return dbSql(dataDir, query, { timeoutMs });
 }
 
 // SQL string literal.
@@ -188,7 +179,7 @@ export function decodeJwt(token) {
 // A data directory with projects (and agents), and a running server on it.
 //   projects: [{name, domains}]          created in order: ids 1, 2, ...
 //   agents:   [{email, project: index into projects (default 0), name, role, password}]
-//   settings: {projectIndex: widgetSettings} written with sqlite3 before the server starts
+//   settings: {projectIndex: widgetSettings} written with sql() before the server starts
 //   args:     extra `parley serve` flags (after the generous per-IP limits, so they win)
 // → ctx {srv, dataDir, url, port, projects: [...], agents: [...]}
 export async function setup({ projects = [{ name: 'Site', domains: ['localhost'] }], agents = [], settings = {}, args = [], env = {} } = {}) {

@@ -12,8 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
+import { dbContents } from '../lib/server.mjs';
 import {
   setup, teardown, t, sleep, api, ok, assertApiError, assertRefreshCookie, assertAccessToken,
   login, register, refreshWith, jwtSecret, signJwt, decodeJwt, openSocket, agentSocket, joinRoom,
@@ -287,12 +286,13 @@ test('the database holds only the SHA-256 of refresh tokens and an Argon2id hash
   }
   const [u] = await sql(ctx.dataDir, `select password_hash from users where id = ${Number(s.user.id)}`);
   assert.match(u.password_hash, /^\$argon2id\$/, 'an Argon2id hash');
-  // neither the refresh tokens nor the password appear anywhere in the database files
-  const files = fs.readdirSync(ctx.dataDir).filter((f) => f.startsWith('parley.db'));
-  for (const f of files) {
-    const bytes = fs.readFileSync(path.join(ctx.dataDir, f));
+  // neither the refresh tokens nor the password appear anywhere in the database (its files,
+  // or a dump of the PostgreSQL database in scale mode)
+  const contents = await dbContents(ctx.dataDir);
+  assert.ok(contents.some((c) => c.bytes.indexOf(Buffer.from(u.password_hash)) >= 0), 'the database contents read hold the password hash');
+  for (const { name, bytes } of contents) {
     for (const secret of [s.refresh, l.refresh, password]) {
-      assert.equal(bytes.indexOf(Buffer.from(secret)), -1, `${f} holds ${secret} in the clear`);
+      assert.equal(bytes.indexOf(Buffer.from(secret)), -1, `${name} holds ${secret} in the clear`);
     }
   }
 });

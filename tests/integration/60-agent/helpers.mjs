@@ -4,7 +4,7 @@
 // field-named 400s, accounts (register, login, refresh, logout), and checks of the payloads the
 // API answers with (user, project, conversation, visitor, message). Everything of the widget
 // flow suite (../50-visitor/helpers.mjs: setup / teardown with projects and agents made through
-// the CLI, socket.io-client visitors and agents, JWT forging, sqlite3) is re-exported unchanged.
+// the CLI, socket.io-client visitors and agents, JWT forging, SQL) is re-exported unchanged.
 //
 //   const ctx = await setup({ projects: [{ name: 'Site' }], agents: [{ email: 'a@x.test' }] });
 //   const s = await login(ctx, 'a@x.test', ctx.agents[0].password);   // {accessToken, user, refresh}

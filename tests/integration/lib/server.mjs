@@ -12,7 +12,23 @@
 // server's stderr holds an AddressSanitizer, UBSan or LeakSanitizer report. Servers still
 // running when the test process ends are killed, and the temp directories removed
 // (PARLEY_KEEP_TMP=1 keeps them for a post-mortem).
-import { spawn } from 'node:child_process';
+//
+// Two backends (issue 7), chosen by the environment, so that one test runs against both:
+//   embedded (default)        SQLite in the data directory, presence/queue/bus in process.
+//   PARLEY_TEST_BACKEND=scale PostgreSQL + Redis. Every data directory the tests use gets a
+//     fresh database, created on the cluster of PARLEY_TEST_PG_URL (a running throwaway cluster,
+//     e.g. `scripts/pg.sh start DIR`; tests/integration/run-scale.sh does it all) and dropped
+//     when the test process exits; startServer() and runCli() on that data directory pass it as
+//     --database. Every data directory also gets its own redis-server (startRedis() of
+//     70-scale-out/redis.mjs: the stream and the pub/sub channels are global to a Redis server
+//     and node --test runs files in parallel), passed to `serve` as --redis; a server restarted
+//     on the same data directory finds the same database and the same Redis.
+//     PARLEY_TEST_REDIS=off: PostgreSQL only (no --redis).
+// Tests that read or change the database directly use dbSql(dataDir, query) / srv.sql(query):
+// sqlite3 on the SQLite file, psql on the PostgreSQL database, rows as objects in the same form
+// (booleans 0/1, JSON columns as their text); dbContents(dataDir) is every stored byte.
+import { spawn, execFile, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,12 +36,22 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 
+import { startRedis } from '../70-scale-out/redis.mjs';
+
 export * from './raw.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const PARLEY_BIN = path.resolve(REPO, process.env.PARLEY_BIN || 'build/parley');
 export const START_TIMEOUT_MS = Number(process.env.PARLEY_START_TIMEOUT_MS || 10000);
 export const SANITIZER_PATTERNS = ['ERROR: AddressSanitizer', 'runtime error:', 'LeakSanitizer'];
+// The backend the tests run against: 'embedded' or 'scale' (see the top of this file).
+export const BACKEND = process.env.PARLEY_TEST_BACKEND === 'scale' ? 'scale' : 'embedded';
+export const SCALE = BACKEND === 'scale';
+export const SCALE_REDIS = SCALE && process.env.PARLEY_TEST_REDIS !== 'off';
+const PG_URL = process.env.PARLEY_TEST_PG_URL || '';
+if (SCALE && !/^postgres(ql)?:\/\//.test(PG_URL)) {
+  throw new Error('PARLEY_TEST_BACKEND=scale needs PARLEY_TEST_PG_URL=postgres://... (a running cluster)');
+}
 
 const live = new Set(); // child processes not yet exited
 const tempDirs = new Set(); // removed when the test process exits
@@ -40,6 +66,7 @@ process.on('exit', () => {
   }
   if (!process.env.PARLEY_KEEP_TMP) {
     for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+    dropDatabases();
   }
 });
 
@@ -82,6 +109,140 @@ export function makeWebRoot(base = tempDir('parley-web-')) {
   return root;
 }
 
+// ---- backends -----------------------------------------------------------------------------
+
+const backends = new Map(); // resolved data directory → Promise<{database, dbName, redis}>
+const databases = new Set(); // names of the databases this process created
+
+// The cluster URL with another database name.
+function pgUrlOf(dbName) {
+  const u = new URL(PG_URL);
+  u.pathname = `/${dbName}`;
+  return u.toString();
+}
+
+function runPsql(url, argv, { input, timeoutMs = 60000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', ...argv, url],
+      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) return reject(new Error(`psql ${argv.join(' ')}: ${err.message}\n${stderr}`));
+        resolve(stdout);
+      });
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+// Drops the databases this process created (at exit: synchronous; the servers are gone).
+function dropDatabases() {
+  if (!databases.size) return;
+  const argv = ['-X', '-q'];
+  for (const name of databases) argv.push('-c', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  spawnSync('psql', [...argv, pgUrlOf('postgres')], { stdio: 'ignore', timeout: 30000 });
+  databases.clear();
+}
+
+// The backend of a data directory: in scale mode a fresh PostgreSQL database (created on first
+// use) and, when withRedis and Redis is on, its own redis-server (started on first use).
+// → {database: URL, dbName, redis: URL, redisServer (startRedis()'s handle)}; in embedded
+// mode, and for what is not used, undefined.
+export async function backendFor(dataDir, { withRedis = false } = {}) {
+  if (!SCALE) return {};
+  const key = path.resolve(dataDir);
+  let b = backends.get(key);
+  if (!b) {
+    b = (async () => {
+      const dbName = `parley_t_${crypto.randomBytes(8).toString('hex')}`;
+      await runPsql(pgUrlOf('postgres'), ['-c', `CREATE DATABASE "${dbName}"`]);
+      databases.add(dbName);
+      return { database: pgUrlOf(dbName), dbName, redis: null };
+    })();
+    backends.set(key, b);
+  }
+  const r = await b;
+  if (withRedis && SCALE_REDIS) {
+    if (!r.redis) {
+      r.redis = startRedis().then((redis) => {
+        // Its process must not keep the test process alive (redis.mjs kills it at exit).
+        redis.proc?.unref();
+        return redis;
+      });
+    }
+    const redis = await r.redis;
+    return { database: r.database, dbName: r.dbName, redis: redis.url, redisServer: redis };
+  }
+  return { database: r.database, dbName: r.dbName };
+}
+
+// Runs one SQL statement on the database of dataDir → the rows as objects ([] when none, and
+// for statements other than SELECT / WITH). Embedded: sqlite3 -json on <dataDir>/parley.db.
+// Scale: psql on the data directory's PostgreSQL database, values in sqlite3's form: booleans
+// as 0/1, JSON columns as their text. Write dialect-neutral SQL (subqueries in FROM need an
+// alias in PostgreSQL; no instr/char, no `true`/`false` literals compared with integers). For
+// the rare check only one dialect can express, query may be {sqlite: '...', postgres: '...'}.
+export async function dbSql(dataDir, query, { timeoutMs = 60000 } = {}) {
+  if (typeof query === 'object') query = SCALE ? query.postgres : query.sqlite;
+  if (!SCALE) return sqliteQuery(path.join(dataDir, 'parley.db'), query, timeoutMs);
+  const { database } = await backendFor(dataDir);
+  const q = query.trim().replace(/;\s*$/, '');
+  if (!/^(select|with)\b/i.test(q)) {
+    await runPsql(database, ['-c', q], { timeoutMs });
+    return [];
+  }
+  // The result's columns and their types (without running it), then the rows as one JSON
+  // array of arrays, with the values converted to what sqlite3 prints.
+  const desc = await runPsql(database, ['-A', '-t', '-F', '\x1f'], { input: `${q}\n\\gdesc\n`, timeoutMs });
+  const cols = desc.split('\n').filter((l) => l.length).map((l) => {
+    const i = l.lastIndexOf('\x1f');
+    return { name: l.slice(0, i), type: l.slice(i + 1) };
+  });
+  const exprs = cols.map((c, i) => {
+    if (c.type === 'boolean') return `(_c${i})::int`;
+    if (c.type === 'json' || c.type === 'jsonb') return `(_c${i})::text`;
+    return `_c${i}`;
+  });
+  const wrapped = `SELECT coalesce(json_agg(json_build_array(${exprs.join(', ')})), '[]'::json)
+    FROM (${q}) AS _q(${cols.map((c, i) => `_c${i}`).join(', ')})`;
+  const out = await runPsql(database, ['-A', '-t', '-c', wrapped], { timeoutMs });
+  let arrays;
+  try {
+    arrays = JSON.parse(out);
+  } catch (e) {
+    throw new Error(`psql "${q}": output is not JSON (${e.message}): ${out.slice(0, 300)}`);
+  }
+  return arrays.map((a) => Object.fromEntries(cols.map((c, i) => [c.name, a[i]])));
+}
+
+function sqliteQuery(file, query, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    execFile('sqlite3', ['-json', '-bail', '-cmd', '.timeout 10000', file, query],
+      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) return reject(new Error(`sqlite3 "${query}": ${err.message}\n${stderr}`));
+        const s = stdout.trim();
+        if (!s) return resolve([]);
+        try {
+          resolve(JSON.parse(s));
+        } catch (e) {
+          reject(new Error(`sqlite3 "${query}": output is not JSON (${e.message}): ${s.slice(0, 300)}`));
+        }
+      });
+  });
+}
+
+// Everything the database of dataDir stores, as bytes: [{name, bytes}]. Embedded: the SQLite
+// files (parley.db, its -wal and -shm). Scale: a pg_dump of the database (schema and rows).
+export async function dbContents(dataDir) {
+  if (!SCALE) {
+    return fs.readdirSync(dataDir).filter((f) => f.startsWith('parley.db'))
+      .map((f) => ({ name: f, bytes: fs.readFileSync(path.join(dataDir, f)) }));
+  }
+  const { database, dbName } = await backendFor(dataDir);
+  const bytes = await new Promise((resolve, reject) => {
+    execFile('pg_dump', ['--no-owner', database], { encoding: 'buffer', maxBuffer: 1024 * 1024 * 1024, timeout: 60000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`pg_dump: ${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+  return [{ name: `pg_dump of ${dbName}`, bytes }];
+}
+
 // Fails (assert) if text holds a sanitizer report.
 export function assertNoSanitizerReport(text, what = 'parley') {
   for (const pat of SANITIZER_PATTERNS) {
@@ -117,7 +278,10 @@ function exitPromise(proc) {
 //   logLevel  --log-level (default info)
 //   startTimeoutMs  how long to wait for the listen line (default 10 s)
 // Returns {port, url, host, dataDir, webRoot, baseDir, proc, pid, stdout(), stderr(),
-//   waitForStderr(re), waitForStdout(re), fdCount(), stop(), kill(signal), exited}.
+//   waitForStderr(re), waitForStdout(re), fdCount(), stop(), kill(signal), exited, sql(query),
+//   backend ({database, redis}: the URLs passed in scale mode)}.
+// In scale mode the data directory's database and Redis come before args on the command line
+// (so a test's own --database / --redis wins).
 export async function startServer({
   args = [],
   env = {},
@@ -136,6 +300,9 @@ export async function startServer({
   if (port !== null) argv.push('--port', String(port));
   argv.push('--data-dir', dataDir, '--web-root', webRoot, '--log-level', logLevel);
   if (demo) argv.push('--demo');
+  const backend = await backendFor(dataDir, { withRedis: true });
+  if (backend.database) argv.push('--database', backend.database);
+  if (backend.redis) argv.push('--redis', backend.redis);
   argv.push(...args);
 
   const proc = spawn(PARLEY_BIN, argv, { env: envFor(env), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -217,6 +384,9 @@ export async function startServer({
     baseDir,
     proc,
     pid: proc.pid,
+    backend,
+    // One SQL statement on this server's database (dbSql).
+    sql: (query, opts) => dbSql(dataDir, query, opts),
     exited,
     stdout: () => out,
     stderr: () => err,
@@ -265,11 +435,16 @@ export async function startServer({
   return srv;
 }
 
-// Runs `parley ...args` to completion. dataDir (if given) is passed as --data-dir after args.
-// → {code, signal, stdout, stderr}. Asserts the sanitizer output is clean.
+// Runs `parley ...args` to completion. dataDir (if given) is passed as --data-dir after args
+// (in scale mode with --database, the data directory's PostgreSQL database, unless args hold
+// one). → {code, signal, stdout, stderr}. Asserts the sanitizer output is clean.
 export async function runCli(args, { dataDir, env = {}, timeoutMs = 15000 } = {}) {
   const argv = [...args];
-  if (dataDir !== undefined) argv.push('--data-dir', dataDir);
+  if (dataDir !== undefined) {
+    argv.push('--data-dir', dataDir);
+    const { database } = await backendFor(dataDir);
+    if (database && !args.includes('--database')) argv.push('--database', database);
+  }
   const proc = spawn(PARLEY_BIN, argv, { env: envFor(env), stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   let stdout = '';

@@ -7,10 +7,14 @@
  * context and URL history, users and members, a burst of 5,000 ingests in few transactions
  * (group commit), the transactional outbox (events written with new messages only, fetched
  * and deleted by a publisher; the ids of its rows returned by each ingest, also for every
- * ingest of a large batch), and an ingest throughput micro benchmark printed to stdout (not
- * asserted). Conversation statuses are changed through a second, plain connection to the same
- * database (test_inbox.c tests store_conversation_update, the agents' way). Each test runs its
- * own uv loop to completion and checks that every handle was closed. */
+ * ingest of a large batch), batches holding several messages of one visitor (into a solved
+ * conversation in both historyVisibility modes; scripts of new visitors, retries inside the
+ * batch and of earlier batches, refusals, run once one ingest at a time and once batched in
+ * fresh databases and compared result by result and row by row; 150 visitors x 7 messages),
+ * and an ingest throughput micro benchmark printed to stdout (not asserted). Conversation statuses
+ * are changed through a second, plain connection to the same database (test_inbox.c tests
+ * store_conversation_update, the agents' way). Each test runs its own uv loop to completion and
+ * checks that every handle was closed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1748,6 +1752,709 @@ static void test_members(void **state) {
     assert_int_equal(n.calls, 0);
 }
 
+/* ---- batches: several messages of one visitor in one transaction -----------------------------
+ *
+ * The ingests submitted in one loop turn are committed together (on PostgreSQL as one
+ * set-based statement per run of up to 1024 messages, several of them per visitor; on SQLite
+ * one by one). Either way the results and the rows must be exactly those of running the same
+ * ingests one after another. */
+
+/* Submits in[0..n) without waiting, so that they land in one batch, then waits; caps[i] gets
+ * the outcome of in[i]. Asserts that one transaction committed them all. */
+static void ingest_batch(fx_t *fx, const store_ingest_t *in, size_t n, cap_t *caps) {
+    store_stats_t before, after;
+    store_stats(fx->s, &before);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(store_message_ingest(fx->s, &in[i], on_ingest, &caps[i]), 0);
+    store_wait(fx->s);
+    store_stats(fx->s, &after);
+    assert_int_equal(after.writes - before.writes, n);
+    assert_int_equal(after.transactions - before.transactions, 1);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(caps[i].calls, 1);
+}
+
+/* Column 0 of the first row of sql with ?2 = id, as an integer (-1 when there is no row). */
+static int64_t fx_int_id(fx_t *fx, const char *sql, int64_t id) {
+    int64_t v;
+    tdb_rc_t rc = tdb_run(&fx->db, sql, NULL, id, &v);
+    if (rc != TDB_OK)
+        print_error("%s: %s\n", sql, tdb_errmsg(&fx->db));
+    assert_int_equal(rc, TDB_OK);
+    return v;
+}
+
+static void visitor_get(fx_t *fx, int64_t pid, int64_t vid, cap_t *c) {
+    assert_int_equal(store_visitor_get(fx->s, pid, vid, on_visitor, c), 0);
+    wait_one(fx, c);
+}
+
+/* The snippet of the UTF-8 text s (its first STORE_SNIPPET_CHARS code points) into out. */
+static void snippet_of(const char *s, char *out, size_t outlen) {
+    size_t chars = 0, len = 0;
+    for (; s[len]; len++)
+        if (((unsigned char)s[len] & 0xC0) != 0x80 && chars++ == STORE_SNIPPET_CHARS)
+            break;
+    snprintf(out, outlen, "%.*s", (int)len, s);
+}
+
+#define ONE_MAX 8 /* most messages of a row of test_batch_one_visitor */
+
+/* Several messages of ONE visitor whose conversation an agent solved, in one batch. forever:
+ * the first message reopens the conversation (once), which takes them all in order; its
+ * unread_count grows by their number; the last message gives the snippet and the time.
+ * limit_to_active: the solved conversation is left alone and ONE new conversation, created by
+ * the first message with its session metadata, takes them all. Later messages may carry
+ * earlier times (another gateway's clock): the last message's time is still the
+ * conversation's, and the visitor's last_seen_at is the latest. */
+static void test_batch_one_visitor(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    const struct {
+        const char *uid;
+        bool forever;
+        size_t k;       /* messages in the batch, at most ONE_MAX */
+        int64_t step;   /* message i is at T0 + 100000 + i * step, ms */
+        bool long_text; /* contents over STORE_SNIPPET_CHARS code points (2-byte ones) */
+    } rows[] = {
+        {"visitor-forever-2", true, 2, 10, false},
+        {"visitor-forever-8", true, ONE_MAX, 10, true},
+        {"visitor-forever-back", true, 4, -10, false},
+        {"visitor-active-2", false, 2, 10, false},
+        {"visitor-active-7", false, 7, 10, true},
+        {"visitor-active-back", false, 3, -10, true},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        const bool fe = rows[r].forever;
+        const size_t k = rows[r].k;
+        const char *uid = rows[r].uid;
+        /* Before: one message, in a conversation that was then solved. */
+        cap_t a = {0};
+        assert_int_equal(ingest(fx, p, uid, "before", "t0", "{\"visit\":0}", fe, T0, &a), 0);
+        const int64_t c0 = a.ingest.conversation_id, vid = a.ingest.visitor_id;
+        cap_reset(&a);
+        set_status(fx, c0, "solved");
+
+        char content[ONE_MAX][512], temp[ONE_MAX][24], meta[ONE_MAX][48];
+        int64_t now[ONE_MAX], latest = T0;
+        store_ingest_t in[ONE_MAX];
+        cap_t caps[ONE_MAX];
+        memset(caps, 0, sizeof caps);
+        for (size_t i = 0; i < k; i++) {
+            char *tail = repeat("\xC3\xA9", rows[r].long_text ? 120 : 0);
+            snprintf(content[i], sizeof content[i], "message %zu of %s %s", i, uid, tail);
+            free(tail);
+            snprintf(temp[i], sizeof temp[i], "t%zu", i + 1);
+            snprintf(meta[i], sizeof meta[i], "{\"visit\":%zu}", i + 1);
+            now[i] = T0 + 100000 + (int64_t)i * rows[r].step;
+            latest = now[i] > latest ? now[i] : latest;
+            in[i] = (store_ingest_t){.project_id = p,
+                                     .visitor_uid = uid,
+                                     .content = content[i],
+                                     .temp_id = temp[i],
+                                     .session_metadata_json = meta[i],
+                                     .forever = fe,
+                                     .now_ms = now[i]};
+        }
+        ingest_batch(fx, in, k, caps);
+
+        const int64_t cid = caps[0].status == 0 ? caps[0].ingest.conversation_id : 0;
+        for (size_t i = 0; i < k; i++) {
+            const cap_t *c = &caps[i];
+            if (c->status != 0)
+                print_error("%s message %zu: %s\n", uid, i, store_strerror(c->status));
+            assert_int_equal(c->status, 0);
+            assert_false(c->ingest.duplicate);
+            if (c->ingest.conversation_id != cid ||
+                c->ingest.conversation_created != (!fe && i == 0) ||
+                c->ingest.conversation_reopened != (fe && i == 0)) {
+                print_error("%s message %zu: conversation %lld created %d reopened %d, want "
+                            "%lld %d %d\n",
+                            uid, i, (long long)c->ingest.conversation_id,
+                            c->ingest.conversation_created, c->ingest.conversation_reopened,
+                            (long long)cid, !fe && i == 0, fe && i == 0);
+                fail();
+            }
+            assert_int_equal(c->msg->conversation_id, cid);
+            assert_int_equal(c->ingest.visitor_id, vid);
+            assert_int_equal(c->msg->visitor_id, vid);
+            assert_string_equal(c->msg->content, content[i]);
+            assert_string_equal(c->msg->temp_id, temp[i]);
+            assert_int_equal(c->msg->created_at, now[i]);
+            assert_true(i == 0 || c->msg->id > caps[i - 1].msg->id);
+        }
+        if (fe)
+            assert_int_equal(cid, c0);
+        else
+            assert_true(cid > c0);
+
+        /* The conversation that took them. */
+        char want_snippet[512];
+        snippet_of(content[k - 1], want_snippet, sizeof want_snippet);
+        cap_t cv = {0};
+        conv_get(fx, p, cid, &cv);
+        assert_int_equal(cv.status, 0);
+        assert_string_equal(cv.conv->status, "open");
+        assert_int_equal(cv.conv->unread_count, (int64_t)k + fe);
+        assert_string_equal(cv.conv->last_message_snippet, want_snippet);
+        assert_int_equal(cv.conv->last_message_timestamp, now[k - 1]);
+        assert_int_equal(cv.conv->updated_at, now[k - 1]);
+        assert_int_equal(cv.conv->created_at, fe ? T0 : now[0]);
+        assert_string_equal(cv.conv->metadata_json, fe ? "{\"visit\":0}" : "{\"visit\":1}");
+        cap_reset(&cv);
+        if (!fe) { /* the solved one is left as it was */
+            conv_get(fx, p, c0, &cv);
+            assert_string_equal(cv.conv->status, "solved");
+            assert_int_equal(cv.conv->unread_count, 1);
+            assert_string_equal(cv.conv->last_message_snippet, "before");
+            assert_int_equal(cv.conv->last_message_timestamp, T0);
+            assert_int_equal(cv.conv->updated_at, T0);
+            cap_reset(&cv);
+        }
+        assert_int_equal(
+            fx_int_id(fx, "SELECT count(*) FROM conversations WHERE visitor_id = ?2", vid),
+            fe ? 1 : 2);
+        assert_int_equal(
+            fx_int_id(fx, "SELECT count(*) FROM messages WHERE conversation_id = ?2", cid),
+            (int64_t)k + fe);
+
+        /* History (in the row's mode): all of them, in order, in that conversation. */
+        cap_t h = {0};
+        history(fx, p, uid, fe, STORE_HISTORY_MAX, &h);
+        assert_int_equal(h.status, 0);
+        assert_int_equal(h.id, cid);
+        assert_int_equal(h.n, k + fe);
+        if (fe)
+            assert_string_equal(h.msgs[0]->content, "before");
+        for (size_t i = 0; i < k; i++) {
+            assert_string_equal(h.msgs[fe + i]->content, content[i]);
+            assert_int_equal(h.msgs[fe + i]->id, caps[i].msg->id);
+        }
+        cap_reset(&h);
+        cap_t v = {0};
+        visitor_get(fx, p, vid, &v);
+        assert_int_equal(v.status, 0);
+        assert_int_equal(v.visitor->last_seen_at, latest);
+        cap_reset(&v);
+        for (size_t i = 0; i < k; i++)
+            cap_reset(&caps[i]);
+    }
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM visitors"), 6);
+}
+
+/* A script of ingests: a prelude run one at a time, then the batch. */
+#define SCRIPT_STEPS 24
+
+typedef struct {
+    const char *uid; /* NULL ends the script */
+    /* NULL: not an ingest but an agent setting the status `content` on the visitor's newest
+     * conversation that is not spam (in the prelude only) */
+    const char *temp;
+    const char *content;
+    const char *meta;
+    bool forever;
+    bool no_project; /* into a project that does not exist */
+    int64_t dt;      /* added to the step's time, T0 + 1000 * step, ms */
+    /* What the ingest must give, whichever way it runs: */
+    int status;
+    int dup_of; /* 1 + the step whose message it gives back as a duplicate; 0: a new message */
+    bool created, reopened;
+} step_t;
+
+typedef struct {
+    const char *name;
+    size_t nprelude; /* steps[0..nprelude) are awaited one at a time; the others are the batch */
+    step_t steps[SCRIPT_STEPS];
+} script_t;
+
+/* An ingest step: visitor, temp_id, content, session metadata. */
+#define S(u, t, c, m) .uid = (u), .temp = (t), .content = (c), .meta = (m)
+#define DUP(i) .dup_of = (i) + 1
+/* An agent sets status st on the visitor's newest conversation that is not spam. */
+#define SOLVE(u, st) .uid = (u), .content = (st)
+
+static const script_t scripts[] = {
+    {"new visitor, retries, earlier batch, interleaved",
+     2,
+     {
+         {S("visitor-old", "o1", "earlier one", "{\"o\":1}"), .created = true},
+         {S("visitor-old", "o2", "earlier two", "{\"o\":2}")},
+         {S("visitor-new", "n1", "new one", "{\"n\":1}"), .created = true},
+         {S("visitor-old", "o3", "old three", NULL)},
+         {S("visitor-new", "n2", "new two", "{\"n\":2}")},
+         {S("visitor-new", "n1", "new one, retried", "{\"n\":9}"), DUP(2)},
+         {S("visitor-old", "o1", "earlier one, retried", NULL), DUP(0)},
+         {S("visitor-new", "n3", "new three", NULL)},
+         {S("visitor-x", "x1", "x one", "{\"x\":1}"), .created = true},
+         {S("visitor-old", "o4", "old four", NULL)},
+         {S("visitor-x", "x1", "x one, retried", NULL), DUP(8)},
+         {S("visitor-new", "n2", "new two, retried", NULL), DUP(4)},
+         {S("visitor-new", "n4", "new four", "{\"n\":4}")},
+         {S("visitor-x", "x2", "x two", NULL)},
+     }},
+    {"forever: solved, pending and spam conversations",
+     6,
+     {
+         {S("visitor-a", "a1", "a one", "{\"a\":1}"), .forever = true, .created = true},
+         {SOLVE("visitor-a", "solved")},
+         {S("visitor-b", "b1", "b one", "{\"b\":1}"), .forever = true, .created = true},
+         {SOLVE("visitor-b", "pending")},
+         {S("visitor-c", "c1", "c one", "{\"c\":1}"), .forever = true, .created = true},
+         {SOLVE("visitor-c", "spam")},
+         {S("visitor-a", "a2", "a two", NULL), .forever = true, .reopened = true},
+         {S("visitor-b", "b2", "b two", NULL), .forever = true},
+         {S("visitor-a", "a1", "a one, retried", NULL), .forever = true, DUP(0)},
+         {S("visitor-c", "c2", "c two", "{\"c\":2}"), .forever = true, .created = true},
+         {S("visitor-a", "a3", "a three", NULL), .forever = true},
+         {S("visitor-c", "c3", "c three", "{\"c\":3}"), .forever = true},
+         {S("visitor-b", "b1", "b one, retried", NULL), .forever = true, DUP(2)},
+         {S("visitor-c", "c2", "c two, retried", NULL), .forever = true, DUP(9)},
+         {S("visitor-d", "d1", "d one", "{\"d\":1}"), .forever = true, .created = true},
+         {S("visitor-a", "a4", "a four, from a slow clock", NULL), .forever = true, .dt = -500000},
+     }},
+    {"both modes for one visitor, refusals",
+     4,
+     {
+         {S("visitor-a", "a1", "a one", "{\"a\":1}"), .created = true},
+         {SOLVE("visitor-a", "solved")},
+         {S("visitor-b", "b1", "b one", "{\"b\":1}"), .created = true},
+         {SOLVE("visitor-b", "solved")},
+         {S("visitor-a", "a2", "a two", "{\"a\":2}"), .created = true},
+         {S("visitor-b", "b2", "b two", NULL), .forever = true, .reopened = true},
+         {S("visitor-a", "a3", "a three", NULL), .forever = true},
+         {S("visitor-b", "b3", "b three", NULL)},
+         {S("visitor-n", "n1", "n one", "[1]"), .status = PL_EINVAL},
+         {S("visitor-n", "n2", "n two", "{\"n\":2}"), .created = true},
+         {S("visitor-n", "n1", "n one, again", "{\"n\":1}")},
+         {S("visitor-a", "a1", "a one", NULL), .no_project = true, .status = STORE_ENOTFOUND},
+         {S("visitor-a", "a2", "a two, retried", NULL), DUP(4)},
+         {S("visitor-a", "a4", "a four", NULL), .forever = true},
+         {S("visitor-n", "n3", "n three", "not json: unused")},
+     }},
+    {"one visitor: retries around new messages, the last one stored is not the last",
+     1,
+     {
+         {S("visitor-a", "a1", "a one", NULL), .created = true},
+         {S("visitor-a", "a2", "a two", NULL)},
+         {S("visitor-a", "a2", "a two, retried", NULL), DUP(1)},
+         {S("visitor-a", "a1", "a one, retried", NULL), DUP(0)},
+         {S("visitor-a", "a3", "a three, from a slow clock", NULL), .dt = -300000},
+         {S("visitor-a", "a3", "a three, retried", NULL), DUP(4)},
+         {S("visitor-a", "a2", "a two, retried again", NULL), DUP(1)},
+     }},
+    {"solved conversations: a retry of an old message comes first in the batch",
+     4,
+     {
+         {S("visitor-a", "a1", "a one", "{\"v\":1}"), .created = true},
+         {SOLVE("visitor-a", "solved")},
+         {S("visitor-b", "b1", "b one", "{\"v\":1}"), .forever = true, .created = true},
+         {SOLVE("visitor-b", "solved")},
+         {S("visitor-a", "a1", "a one, retried", "{\"v\":9}"), DUP(0)},
+         {S("visitor-b", "b1", "b one, retried", NULL), .forever = true, DUP(2)},
+         {S("visitor-a", "a2", "a two", "{\"v\":2}"), .created = true},
+         {S("visitor-b", "b2", "b two", NULL), .forever = true, .reopened = true},
+         {S("visitor-a", "a3", "a three", "{\"v\":3}")},
+         {S("visitor-b", "b3", "b three", NULL), .forever = true},
+         {S("visitor-a", "a1", "a one, retried again", NULL), DUP(0)},
+     }},
+};
+
+/* What one ingest of a script gave. */
+typedef struct {
+    int status;
+    bool duplicate, created, reopened;
+    size_t noutbox;
+    int64_t msg_id, conv_id, visitor_id, created_at;
+    char content[64], temp[16];
+} step_out_t;
+
+/* The visitors, conversations (with their message counts), messages and outbox rows as
+ * text, without the ids a backend draws (a message names its conversation by its rank). */
+enum { DUMP_VISITORS, DUMP_CONVERSATIONS, DUMP_MESSAGES, DUMP_OUTBOX, DUMP__COUNT };
+static const char *const dump_sql[DUMP__COUNT] = {
+    "SELECT uid || '|' || last_seen_at || '|' || created_at FROM visitors ORDER BY uid",
+    "SELECT v.uid || '|' || c.status || '|' || c.unread_count || '|' || "
+    "c.last_message_snippet || '|' || c.last_message_timestamp || '|' || "
+    "coalesce(CAST(c.metadata AS TEXT), '-') || '|' || c.created_at || '|' || c.updated_at "
+    "|| '|' || (SELECT count(*) FROM messages AS m WHERE m.conversation_id = c.id) "
+    "FROM conversations AS c JOIN visitors AS v ON v.id = c.visitor_id ORDER BY c.id",
+    "SELECT v.uid || '|' || (SELECT count(*) FROM conversations AS k WHERE k.id <= "
+    "m.conversation_id) || '|' || m.content || '|' || m.temp_id || '|' || m.sender_id || '|' "
+    "|| m.status || '|' || m.created_at FROM messages AS m JOIN visitors AS v "
+    "ON v.id = m.visitor_id ORDER BY m.id",
+    "SELECT topic || '|' || payload || '|' || created_at FROM outbox ORDER BY id",
+};
+
+typedef struct {
+    step_out_t out[SCRIPT_STEPS];
+    size_t n; /* steps */
+    char dump[DUMP__COUNT][8192];
+} script_run_t;
+
+static int64_t step_time(const step_t *s, size_t i) {
+    return T0 + 1000 * (int64_t)i + s->dt;
+}
+
+/* Runs the script in a fresh database: the batch one ingest at a time (each awaited), or
+ * submitted at once (one transaction). */
+static void script_run(const script_t *sc, bool batched, script_run_t *run) {
+    void *st = NULL;
+    assert_int_equal(setup(&st), 0);
+    fx_t *fx = st;
+    int64_t p = make_project(fx, "shop");
+    const char *topics[] = {"chat.message"};
+    char payload[SCRIPT_STEPS][128];
+    const char *payloads[SCRIPT_STEPS][1];
+    store_ingest_t in[SCRIPT_STEPS];
+    cap_t caps[SCRIPT_STEPS];
+    memset(caps, 0, sizeof caps);
+    memset(in, 0, sizeof in);
+    size_t n = 0;
+    for (; n < SCRIPT_STEPS && sc->steps[n].uid; n++) {
+        const step_t *s = &sc->steps[n];
+        if (!s->temp) { /* an agent changes the status */
+            assert_true(n < sc->nprelude);
+            int64_t cid = current(fx, p, s->uid, true);
+            assert_true(cid > 0);
+            set_status(fx, cid, s->content);
+            continue;
+        }
+        snprintf(payload[n], sizeof payload[n], "%s/%s/%s", s->uid, s->temp, s->content);
+        payloads[n][0] = payload[n];
+        in[n] = (store_ingest_t){.project_id = s->no_project ? p + 1000 : p,
+                                 .visitor_uid = s->uid,
+                                 .content = s->content,
+                                 .temp_id = s->temp,
+                                 .session_metadata_json = s->meta,
+                                 .forever = s->forever,
+                                 .now_ms = step_time(s, n),
+                                 .event_topics = topics,
+                                 .event_payloads = payloads[n],
+                                 .nevents = 1};
+        if (n < sc->nprelude || !batched) {
+            assert_int_equal(store_message_ingest(fx->s, &in[n], on_ingest, &caps[n]), 0);
+            wait_one(fx, &caps[n]);
+        }
+    }
+    assert_true(n > sc->nprelude);
+    if (batched)
+        ingest_batch(fx, in + sc->nprelude, n - sc->nprelude, caps + sc->nprelude);
+    run->n = n;
+    for (size_t i = 0; i < n; i++) {
+        if (!sc->steps[i].temp)
+            continue;
+        const cap_t *c = &caps[i];
+        step_out_t *o = &run->out[i];
+        assert_int_equal(c->calls, 1);
+        o->status = c->status;
+        if (c->status == 0) {
+            o->duplicate = c->ingest.duplicate;
+            o->created = c->ingest.conversation_created;
+            o->reopened = c->ingest.conversation_reopened;
+            o->noutbox = c->ingest.noutbox;
+            o->msg_id = c->msg->id;
+            o->conv_id = c->ingest.conversation_id;
+            o->visitor_id = c->ingest.visitor_id;
+            o->created_at = c->msg->created_at;
+            assert_int_equal(c->msg->conversation_id, o->conv_id);
+            assert_int_equal(c->msg->visitor_id, o->visitor_id);
+            snprintf(o->content, sizeof o->content, "%s", c->msg->content);
+            snprintf(o->temp, sizeof o->temp, "%s", c->msg->temp_id);
+        }
+        cap_reset(&caps[i]);
+    }
+    for (int d = 0; d < DUMP__COUNT; d++) {
+        if (!tdb_texts(&fx->db, dump_sql[d], 0, run->dump[d], sizeof run->dump[d]))
+            print_error("%s: %s\n", dump_sql[d], tdb_errmsg(&fx->db));
+        assert_true(strlen(run->dump[d]) + 1 < sizeof run->dump[d]); /* not cut */
+    }
+    assert_int_equal(teardown(&st), 0);
+}
+
+/* The results of a run against what the script says each ingest gives. */
+static void script_check(const script_t *sc, const script_run_t *run, const char *how) {
+    int64_t newest = 0;
+    for (size_t i = 0; i < run->n; i++) {
+        const step_t *s = &sc->steps[i];
+        const step_out_t *o = &run->out[i];
+        if (!s->temp)
+            continue;
+        if (o->status != s->status ||
+            (o->status == 0 && (o->duplicate != (s->dup_of != 0) || o->created != s->created ||
+                                o->reopened != s->reopened))) {
+            print_error("%s (%s), step %zu: %s duplicate %d created %d reopened %d; want %s "
+                        "%d %d %d\n",
+                        sc->name, how, i, store_strerror(o->status), o->duplicate, o->created,
+                        o->reopened, store_strerror(s->status), s->dup_of != 0, s->created,
+                        s->reopened);
+            fail();
+        }
+        if (o->status != 0)
+            continue;
+        if (s->dup_of) {
+            const step_out_t *orig = &run->out[s->dup_of - 1];
+            assert_int_equal(o->noutbox, 0);
+            assert_int_equal(o->msg_id, orig->msg_id);
+            assert_int_equal(o->conv_id, orig->conv_id);
+            assert_string_equal(o->content, orig->content);
+            assert_string_equal(o->temp, orig->temp);
+            assert_int_equal(o->created_at, orig->created_at);
+        } else {
+            assert_int_equal(o->noutbox, 1);
+            assert_true(o->msg_id > newest); /* ids in submission order */
+            newest = o->msg_id;
+            assert_string_equal(o->content, s->content);
+            assert_string_equal(o->temp, s->temp);
+            assert_int_equal(o->created_at, step_time(s, i));
+        }
+        for (size_t j = 0; j < i; j++) /* one visitor per uid */
+            if (sc->steps[j].temp && run->out[j].status == 0)
+                assert_true((o->visitor_id == run->out[j].visitor_id) ==
+                            (strcmp(s->uid, sc->steps[j].uid) == 0));
+    }
+}
+
+/* The first step whose result has the same id as step i's (0 message, 1 conversation, 2
+ * visitor): names the row whatever ids the backend drew. */
+static size_t first_same(const script_run_t *run, size_t i, int which) {
+    for (size_t j = 0;; j++) {
+        const step_out_t *a = &run->out[j], *b = &run->out[i];
+        if (a->status != 0 || a->msg_id == 0)
+            continue;
+        if ((which == 0 && a->msg_id == b->msg_id) || (which == 1 && a->conv_id == b->conv_id) ||
+            (which == 2 && a->visitor_id == b->visitor_id))
+            return j;
+    }
+}
+
+/* Each script twice, each time in a fresh database: with every ingest awaited separately,
+ * then with the batch submitted at once. Every result (statuses, duplicate, created and
+ * reopened flags, which message, conversation and visitor each ingest got) and every row
+ * (visitors' last_seen_at, conversations' status, unread_count, last message, metadata and
+ * times, messages in order with their conversations, outbox events) must be the same. */
+static void test_batch_same_as_one_by_one(void **state) {
+    (void)state;
+    static const char *const dump_name[DUMP__COUNT] = {"visitors", "conversations", "messages",
+                                                       "outbox"};
+    script_run_t *one = calloc(1, sizeof *one), *batch = calloc(1, sizeof *batch);
+    assert_non_null(one);
+    assert_non_null(batch);
+    for (size_t k = 0; k < sizeof scripts / sizeof scripts[0]; k++) {
+        const script_t *sc = &scripts[k];
+        memset(one, 0, sizeof *one);
+        memset(batch, 0, sizeof *batch);
+        script_run(sc, false, one);
+        script_check(sc, one, "one by one");
+        script_run(sc, true, batch);
+        script_check(sc, batch, "batched");
+        assert_int_equal(one->n, batch->n);
+        for (size_t i = 0; i < one->n; i++) {
+            if (!sc->steps[i].temp || one->out[i].status != 0)
+                continue;
+            for (int w = 0; w < 3; w++) {
+                size_t a = first_same(one, i, w), b = first_same(batch, i, w);
+                if (a != b) {
+                    print_error("%s, step %zu: its %s is step %zu's one by one, step %zu's "
+                                "batched\n",
+                                sc->name, i,
+                                w == 0   ? "message"
+                                : w == 1 ? "conversation"
+                                         : "visitor",
+                                a, b);
+                    fail();
+                }
+            }
+        }
+        for (int d = 0; d < DUMP__COUNT; d++) {
+            if (strcmp(one->dump[d], batch->dump[d]) != 0) {
+                print_error("%s: the %s differ.\none by one:\n%s\nbatched:\n%s\n", sc->name,
+                            dump_name[d], one->dump[d], batch->dump[d]);
+                fail();
+            }
+        }
+    }
+    free(one);
+    free(batch);
+}
+
+#define MANY_VISITORS 150
+#define MANY_EACH 7
+
+/* Many visitors with several messages each, interleaved (message k of every visitor, then
+ * message k + 1), in one batch: 1,050 ingests, on PostgreSQL two runs, the first one ending in
+ * the middle of some visitors' messages. Five kinds of visitors (v % 5): 0 new
+ * (limit_to_active), 1 with an open conversation, 2 with a solved one under forever (reopened
+ * by its first message), 3 with a solved one under limit_to_active (a new one is created), 4
+ * new (forever). The last message of every tenth visitor is a retry of its second, so its last
+ * stored message is not its last ingest. Each conversation gets its visitor's messages in
+ * order, the right unread_count and the last stored message's snippet and time; message ids
+ * follow the submission order. */
+static void test_batch_many_visitors(void **state) {
+    fx_t *fx = *state;
+    int64_t p = make_project(fx, "shop");
+    enum { NV = MANY_VISITORS, NE = MANY_EACH, N = NV * NE };
+    char(*uid)[48] = calloc(NV, sizeof *uid);
+    char(*text)[64] = calloc(N, sizeof *text);
+    char(*temp)[24] = calloc(N, sizeof *temp);
+    char(*meta)[48] = calloc(N, sizeof *meta);
+    store_ingest_t *in = calloc(N, sizeof *in);
+    cap_t *caps = calloc(N, sizeof *caps), *pre = calloc(NV, sizeof *pre);
+    assert_true(uid && text && temp && meta && in && caps && pre);
+
+    /* Before: kinds 1 to 3 have one message each; kinds 2 and 3 are then solved. */
+    for (int v = 0; v < NV; v++) {
+        snprintf(uid[v], sizeof uid[v], "visitor-%03d-kind-%d", v, v % 5);
+        if (v % 5 >= 1 && v % 5 <= 3) {
+            store_ingest_t b = {.project_id = p,
+                                .visitor_uid = uid[v],
+                                .content = "before",
+                                .temp_id = "t-before",
+                                .session_metadata_json = "{\"before\":true}",
+                                .forever = v % 5 == 2,
+                                .now_ms = T0};
+            assert_int_equal(store_message_ingest(fx->s, &b, on_ingest, &pre[v]), 0);
+        }
+    }
+    store_wait(fx->s);
+    for (int v = 0; v < NV; v++) {
+        if (v % 5 < 1 || v % 5 > 3)
+            continue;
+        assert_int_equal(pre[v].calls, 1);
+        assert_int_equal(pre[v].status, 0);
+        assert_true(pre[v].ingest.conversation_created);
+        if (v % 5 != 1)
+            set_status(fx, pre[v].ingest.conversation_id, "solved");
+    }
+
+#define AT(k, v) ((k)*NV + (v))
+#define RETRY(k, v) ((v) % 10 == 9 && (k) == NE - 1)
+#define NOW(k, v) (T0 + 10000 + (int64_t)(k)*1000 + (v))
+    for (int k = 0; k < NE; k++) {
+        for (int v = 0; v < NV; v++) {
+            int i = AT(k, v);
+            snprintf(text[i], sizeof text[i], "message %d of visitor %d", k, v);
+            snprintf(temp[i], sizeof temp[i], "t%d", RETRY(k, v) ? 1 : k);
+            snprintf(meta[i], sizeof meta[i], "{\"v\":%d,\"k\":%d}", v, k);
+            in[i] = (store_ingest_t){.project_id = p,
+                                     .visitor_uid = uid[v],
+                                     .content = text[i],
+                                     .temp_id = temp[i],
+                                     .session_metadata_json = meta[i],
+                                     .forever = v % 5 == 2 || v % 5 == 4,
+                                     .now_ms = NOW(k, v)};
+        }
+    }
+    ingest_batch(fx, in, N, caps);
+
+    int64_t newest = 0;
+    for (int i = 0; i < N; i++) { /* ids in submission order, statuses */
+        int k = i / NV, v = i % NV;
+        if (caps[i].status != 0)
+            print_error("visitor %d message %d: %s\n", v, k, store_strerror(caps[i].status));
+        assert_int_equal(caps[i].status, 0);
+        assert_true(caps[i].ingest.duplicate == RETRY(k, v));
+        if (RETRY(k, v)) {
+            assert_int_equal(caps[i].msg->id, caps[AT(1, v)].msg->id);
+            assert_string_equal(caps[i].msg->content, text[AT(1, v)]);
+        } else {
+            assert_true(caps[i].msg->id > newest);
+            newest = caps[i].msg->id;
+            assert_string_equal(caps[i].msg->content, text[i]);
+        }
+    }
+    int64_t want_messages = 0;
+    int bad = 0;
+    for (int v = 0; v < NV; v++) {
+        const int kind = v % 5, stored = NE - (v % 10 == 9), last = stored - 1;
+        const bool had = kind >= 1 && kind <= 3; /* a conversation before the batch */
+        const int64_t cid = caps[AT(0, v)].ingest.conversation_id;
+        const int64_t vid = caps[AT(0, v)].ingest.visitor_id;
+        if (had && kind != 3)
+            assert_int_equal(cid, pre[v].ingest.conversation_id);
+        else
+            assert_true(cid > 0 && (!had || cid != pre[v].ingest.conversation_id));
+        for (int k = 0; k < NE; k++) {
+            const store_ingest_result_t *r = &caps[AT(k, v)].ingest;
+            bool want_created = k == 0 && (kind == 0 || kind == 3 || kind == 4);
+            bool want_reopened = k == 0 && kind == 2;
+            if (r->conversation_id != cid || r->visitor_id != vid ||
+                r->conversation_created != want_created ||
+                r->conversation_reopened != want_reopened) {
+                print_error("visitor %d message %d: conversation %lld created %d reopened %d, "
+                            "want %lld %d %d\n",
+                            v, k, (long long)r->conversation_id, r->conversation_created,
+                            r->conversation_reopened, (long long)cid, want_created, want_reopened);
+                bad++;
+            }
+        }
+        if (had)
+            assert_int_equal(pre[v].ingest.visitor_id, vid);
+        cap_t c = {0};
+        conv_get(fx, p, cid, &c);
+        assert_int_equal(c.status, 0);
+        const store_conversation_t *cv = c.conv;
+        const int64_t want_unread = stored + (had && kind != 3);
+        if (strcmp(cv->status, "open") != 0 || cv->unread_count != want_unread ||
+            strcmp(cv->last_message_snippet, text[AT(last, v)]) != 0 ||
+            cv->last_message_timestamp != NOW(last, v) || cv->updated_at != NOW(last, v) ||
+            cv->created_at != (had && kind != 3 ? T0 : NOW(0, v)) ||
+            strcmp(cv->metadata_json, had && kind != 3 ? "{\"before\":true}" : meta[AT(0, v)]) !=
+                0) {
+            print_error("visitor %d (kind %d): conversation %s unread %lld \"%s\" at %lld "
+                        "updated %lld created %lld metadata %s\n",
+                        v, kind, cv->status, (long long)cv->unread_count, cv->last_message_snippet,
+                        (long long)cv->last_message_timestamp, (long long)cv->updated_at,
+                        (long long)cv->created_at, cv->metadata_json);
+            bad++;
+        }
+        cap_reset(&c);
+        /* Its messages, in order, once each. */
+        char sql[128], got[1024], want[1024] = "";
+        snprintf(sql, sizeof sql,
+                 "SELECT content FROM messages WHERE conversation_id = %lld "
+                 "ORDER BY id",
+                 (long long)cid);
+        assert_true(tdb_texts(&fx->db, sql, 0, got, sizeof got));
+        size_t len = 0;
+        if (had && kind != 3)
+            len += (size_t)snprintf(want, sizeof want, "before");
+        for (int k = 0; k < stored; k++)
+            len += (size_t)snprintf(want + len, sizeof want - len, "%s%s", len ? "\n" : "",
+                                    text[AT(k, v)]);
+        if (strcmp(got, want) != 0) {
+            print_error("visitor %d: messages\n%s\nwant\n%s\n", v, got, want);
+            bad++;
+        }
+        assert_int_equal(fx_int_id(fx, "SELECT last_seen_at FROM visitors WHERE id = ?2", vid),
+                         NOW(NE - 1, v));
+        want_messages += stored + had;
+    }
+    assert_int_equal(bad, 0);
+#undef AT
+#undef RETRY
+#undef NOW
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM messages"), want_messages);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM visitors"), NV);
+    assert_int_equal(fx_count(fx, "SELECT count(*) FROM conversations"), NV + NV / 5);
+    /* Kind 3's solved conversations are left as they were. */
+    assert_int_equal(fx_int_id(fx,
+                               "SELECT count(*) FROM conversations WHERE status = 'solved' AND "
+                               "unread_count = 1 AND last_message_timestamp = ?2",
+                               T0),
+                     NV / 5);
+    for (int i = 0; i < N; i++)
+        cap_reset(&caps[i]);
+    for (int v = 0; v < NV; v++)
+        cap_reset(&pre[v]);
+    free(pre);
+    free(caps);
+    free(in);
+    free(meta);
+    free(temp);
+    free(text);
+    free(uid);
+}
+
 /* ---- group commit and throughput ------------------------------------------------------------- */
 
 #define BURST 5000
@@ -2030,6 +2737,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_conversation_get_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_one_visitor, setup, teardown),
+        cmocka_unit_test(test_batch_same_as_one_by_one),
+        cmocka_unit_test_setup_teardown(test_batch_many_visitors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_benchmark, setup, teardown),
         cmocka_unit_test(test_dup_free),

@@ -631,6 +631,7 @@ static void signal_cb(uv_signal_t *h, int signum) {
         _exit(1);
     }
     pl_log_info("shutdown.start", "signal=%d timeout_ms=%u", signum, sv->cfg->shutdown_timeout_ms);
+    app_gateway_drain(sv->gateway);
     queue_close(sv->queue, queue_closed_cb, sv);
 }
 

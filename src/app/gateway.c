@@ -914,7 +914,12 @@ void app_gateway_visitor_offline(app_gateway_t *gw, int64_t project_id, const ch
                             (json_int_t)project_id, "isOnline", 0));
 }
 
+void app_gateway_drain(app_gateway_t *gw) {
+    gw->draining = true;
+}
+
 void app_gateway_stop(app_gateway_t *gw) {
+    gw->draining = true;
     gw->closing = true;
 }
 

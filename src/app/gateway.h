@@ -41,6 +41,9 @@ void app_gateway_start(app_gateway_t *gw, bus_redis_t *bus, bool worker);
 /* A visitor some other (dead) node held went offline: tells the project room, as a disconnect
  * would have (presence_redis's on_offline). */
 void app_gateway_visitor_offline(app_gateway_t *gw, int64_t project_id, const char *uid);
+/* Shutdown begins (before the queue is closed): jobs waiting for an unavailable store are
+ * finished as failed at the next sweep tick instead of being retried, so the queue can drain. */
+void app_gateway_drain(app_gateway_t *gw);
 /* Marks the gateway as shutting down: callbacks still arriving emit nothing more. */
 void app_gateway_stop(app_gateway_t *gw);
 /* Stops timers and frees the gateway's tables once the Socket.IO server has closed (call after

@@ -80,6 +80,7 @@ struct app_gateway {
     size_t npending;        /* acks waiting */
     uv_timer_t sweep;       /* expires pending acks and idle rate-limit entries */
     bool closing;           /* shutting down: no more room events */
+    bool draining;          /* shutting down: the queue drains; store retries give up */
     char **cors_domains;    /* every project's whitelisted domains, for polling CORS */
     size_t ncors_domains;
     unsigned sweeps;        /* sweep ticks, to refresh cors_domains every few seconds */
@@ -91,7 +92,17 @@ struct app_gateway {
     size_t nob, ob_cap;
     size_t ob_deleting;     /* store_outbox_delete calls in flight */
     bool ob_scanning;       /* a store_outbox_fetch of left-behind events is in flight */
+    /* Jobs whose store was unavailable: tried again every sweep tick, without counting as a
+     * failed attempt (an outage must not dead-letter messages). Bounded by the queue's
+     * max_in_flight: they stay in flight. */
+    struct app_retry *retry;
+    size_t nretry;
 };
+
+typedef struct app_retry {
+    struct app_retry *next;
+    queue_job_t *job;
+} app_retry_t;
 
 /* inbox.c */
 void app__inbox_start(app_gateway_t *gw);

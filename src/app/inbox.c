@@ -329,6 +329,20 @@ static void deliver(app_gateway_t *gw, ingest_ctx_t *ic, const store_ingest_resu
     pl_buf_dispose(&args);
 }
 
+/* The store is unavailable (an outage, or its queue is full): the job waits for the next sweep
+ * tick instead of failing an attempt. */
+static void retry_later(app_gateway_t *gw, queue_job_t *job) {
+    app_retry_t *r = malloc(sizeof *r);
+    if (!r) {
+        queue_job_done(gw->queue, job, PL_ENOMEM, "out of memory");
+        return;
+    }
+    r->job = job;
+    r->next = gw->retry;
+    gw->retry = r;
+    gw->nretry++;
+}
+
 static void ingest_cb(void *ud, int status, const store_ingest_result_t *r) {
     ingest_ctx_t *ic = ud;
     app_gateway_t *gw = ic->gw;
@@ -342,6 +356,8 @@ static void ingest_cb(void *ud, int status, const store_ingest_result_t *r) {
         }
         if (ic->job)
             queue_job_done(gw->queue, ic->job, 0, NULL);
+    } else if (ic->job && status == PL_EUNAVAIL && !gw->draining) {
+        retry_later(gw, ic->job);
     } else {
         pl_log_warn("inbox.persist_failed", "project=%lld uid=%s status=%s",
                     (long long)ic->project_id, ic->uid, store_strerror(status));
@@ -462,8 +478,33 @@ static void inbox_worker(void *ud, queue_job_t *job) {
     int rc = run_job(gw, job->data, job->len, job, 0);
     if (rc == PL_EINVAL) /* not a job this version wrote: keep it out of the way */
         queue_job_done(gw->queue, job, rc, "malformed job");
+    else if (rc == PL_EUNAVAIL && !gw->draining)
+        retry_later(gw, job);
     else if (rc != 0)
         queue_job_done(gw->queue, job, rc, store_strerror(rc));
+}
+
+/* Runs the jobs that waited for the store again (every sweep tick); at shutdown finishes them
+ * as failed, which leaves them to the queue (Redis: another worker; in-process: the widget
+ * re-sends what was not acknowledged). */
+static void retry_run(app_gateway_t *gw) {
+    app_retry_t *list = gw->retry;
+    size_t n = gw->nretry;
+    gw->retry = NULL;
+    gw->nretry = 0;
+    if (n && !gw->draining)
+        pl_log_warn("inbox.store_unavailable", "retrying=%zu", n);
+    while (list) {
+        app_retry_t *r = list;
+        list = r->next;
+        queue_job_t *job = r->job;
+        free(r);
+        if (gw->draining) {
+            queue_job_done(gw->queue, job, PL_EUNAVAIL, "shutting down");
+            continue;
+        }
+        inbox_worker(gw, job);
+    }
 }
 
 /* The scan of the outbox for deliveries a crashed worker left behind. */
@@ -493,6 +534,8 @@ static void outbox_scan_cb(void *ud, int status, const store_outbox_event_t *ev,
 }
 
 void app__inbox_tick(app_gateway_t *gw, unsigned tick) {
+    if (gw->retry)
+        retry_run(gw);
     if (!gw->bus)
         return;
     if (gw->nob)

@@ -23,10 +23,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "<project>:<uid>:<tempId>" into out; the length, or -1 when it does not fit. */
 static int pending_key(char *out, size_t n, int64_t project, const char *uid,
                        const char *temp_id) {
-    int k = snprintf(out, n, "%lld:%s:%s", (long long)project, uid, temp_id);
-    return k < 0 || (size_t)k >= n ? -1 : k;
+    size_t ul = strlen(uid), tl = strlen(temp_id);
+    if (n < 21 + 1 + ul + 1 + tl + 1)
+        return -1;
+    size_t k = pl_fmt_i64(out, project);
+    out[k++] = ':';
+    memcpy(out + k, uid, ul);
+    k += ul;
+    out[k++] = ':';
+    memcpy(out + k, temp_id, tl + 1);
+    return (int)(k + tl);
 }
 
 static void pending_add(app_gateway_t *gw, const char *key, size_t keylen, sio_socket_t *s,

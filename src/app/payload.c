@@ -174,8 +174,15 @@ int app_message_text(const store_message_t *m, bool agent_view, pl_buf_t *out) {
     char ts[PL_ISO8601_LEN];
     const char *content = m->content ? m->content : "";
     const char *sender = m->sender_id ? m->sender_id : "";
-    int rc = pl_buf_printf(out, "{\"id\":%lld,\"conversationId\":%lld,\"content\":",
-                           (long long)m->id, (long long)m->conversation_id);
+    int rc = pl_buf_append(out, "{\"id\":", 6);
+    if (rc == 0)
+        rc = pl_buf_append_i64(out, m->id);
+    if (rc == 0)
+        rc = pl_buf_append(out, ",\"conversationId\":", 18);
+    if (rc == 0)
+        rc = pl_buf_append_i64(out, m->conversation_id);
+    if (rc == 0)
+        rc = pl_buf_append(out, ",\"content\":", 11);
     if (rc == 0)
         rc = pl_json_dump_string(content, strlen(content), out);
     if (rc == 0)
@@ -183,21 +190,26 @@ int app_message_text(const store_message_t *m, bool agent_view, pl_buf_t *out) {
     if (rc == 0)
         rc = pl_json_dump_string(sender, strlen(sender), out);
     if (rc == 0)
-        rc = pl_buf_printf(out, ",\"fromCustomer\":%s,\"status\":",
-                           m->from_customer ? "true" : "false");
+        rc = m->from_customer ? pl_buf_append_cstr(out, ",\"fromCustomer\":true,\"status\":")
+                              : pl_buf_append_cstr(out, ",\"fromCustomer\":false,\"status\":");
     if (rc == 0) {
         const char *st = m->status ? m->status : "sent";
         rc = pl_json_dump_string(st, strlen(st), out);
     }
     if (rc == 0)
-        rc = pl_buf_printf(out, ",\"createdAt\":\"%s\"", pl_iso8601(m->created_at, ts));
+        rc = pl_buf_append(out, ",\"createdAt\":\"", 14);
+    if (rc == 0)
+        rc = pl_buf_append_cstr(out, pl_iso8601(m->created_at, ts));
+    if (rc == 0)
+        rc = pl_buf_append(out, "\"", 1);
     if (rc == 0 && agent_view) {
-        if (m->user_id)
-            rc = pl_buf_printf(out, ",\"visitorId\":%lld,\"userId\":%lld", (long long)m->visitor_id,
-                               (long long)m->user_id);
-        else
-            rc = pl_buf_printf(out, ",\"visitorId\":%lld,\"userId\":null",
-                               (long long)m->visitor_id);
+        rc = pl_buf_append(out, ",\"visitorId\":", 13);
+        if (rc == 0)
+            rc = pl_buf_append_i64(out, m->visitor_id);
+        if (rc == 0)
+            rc = pl_buf_append(out, ",\"userId\":", 10);
+        if (rc == 0)
+            rc = m->user_id ? pl_buf_append_i64(out, m->user_id) : pl_buf_append(out, "null", 4);
     }
     if (rc == 0)
         rc = pl_buf_append(out, "}", 1);

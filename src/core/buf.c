@@ -221,3 +221,35 @@ char *pl_xstrdup(const char *s) {
     memcpy(p, s, n);
     return p;
 }
+
+/* ---- decimal integers without printf -------------------------------------------------------- */
+
+static size_t fmt_u64(char *out, uint64_t v) {
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+size_t pl_fmt_i64(char *out, int64_t v) {
+    if (v >= 0)
+        return fmt_u64(out, (uint64_t)v);
+    out[0] = '-';
+    return 1 + fmt_u64(out + 1, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too */
+}
+
+int pl_buf_append_i64(pl_buf_t *b, int64_t v) {
+    char t[21];
+    return pl_buf_append(b, t, pl_fmt_i64(t, v));
+}
+
+int pl_buf_append_u64(pl_buf_t *b, uint64_t v) {
+    char t[21];
+    return pl_buf_append(b, t, fmt_u64(t, v));
+}

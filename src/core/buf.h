@@ -61,6 +61,11 @@ PL_NODISCARD int pl_buf_reserve(pl_buf_t *b, size_t n);
 PL_NODISCARD int pl_buf_append(pl_buf_t *b, const void *p, size_t n);
 PL_NODISCARD int pl_buf_append_cstr(pl_buf_t *b, const char *s);
 PL_NODISCARD int pl_buf_printf(pl_buf_t *b, const char *fmt, ...) PL_PRINTF(2, 3);
+/* Appends v in decimal (what printf's %lld / %llu writes), without printf: for hot paths. */
+PL_NODISCARD int pl_buf_append_i64(pl_buf_t *b, int64_t v);
+PL_NODISCARD int pl_buf_append_u64(pl_buf_t *b, uint64_t v);
+/* Writes v in decimal at out (room for 21 bytes), NUL-terminated; returns the length. */
+size_t pl_fmt_i64(char *out, int64_t v);
 PL_NODISCARD int pl_buf_vprintf(pl_buf_t *b, const char *fmt, va_list ap) PL_PRINTF(2, 0);
 /* Drops the first n bytes (n <= len). O(len - n). */
 void pl_buf_consume(pl_buf_t *b, size_t n);

@@ -388,12 +388,20 @@ static int encode_raw(sio_type_t type, const sio_nsp_t *nsp, const char *event, 
     pl_buf_init(&b, 0);
     char head[2] = {(char)('0' + EIO_MESSAGE), (char)('0' + type)};
     int rc = pl_buf_append(&b, head, 2);
-    if (rc == 0 && !(nsp->name_len == 1 && nsp->name[0] == '/'))
-        rc = pl_buf_printf(&b, "%s,", nsp->name);
+    if (rc == 0 && !(nsp->name_len == 1 && nsp->name[0] == '/')) {
+        rc = pl_buf_append(&b, nsp->name, nsp->name_len);
+        if (rc == 0)
+            rc = pl_buf_append(&b, ",", 1);
+    }
     if (rc == 0 && has_id)
-        rc = pl_buf_printf(&b, "%llu", (unsigned long long)id);
-    if (rc == 0 && event)
-        rc = pl_buf_printf(&b, "[\"%s\"%s", event, jl > 2 ? "," : "");
+        rc = pl_buf_append_u64(&b, id);
+    if (rc == 0 && event) {
+        rc = pl_buf_append(&b, "[\"", 2);
+        if (rc == 0)
+            rc = pl_buf_append(&b, event, el);
+        if (rc == 0)
+            rc = pl_buf_append(&b, jl > 2 ? "\"," : "\"", jl > 2 ? 2 : 1);
+    }
     if (rc == 0)
         rc = pl_buf_append(&b, event ? j + 1 : j, event ? jl - 1 : jl);
     if (rc == 0) {

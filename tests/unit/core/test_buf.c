@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -496,8 +497,45 @@ static void test_xalloc(void **state) {
     free(s);
 }
 
+/* Decimal integers without printf: the same text as printf, at the edges too. */
+static void test_decimal(void **state) {
+    (void)state;
+    static const int64_t rows[] = {0, 1, -1, 9, 10, -10, 123456789, INT64_MAX, INT64_MIN,
+                                   INT64_MIN + 1, 9007199254740991};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char want[32], got[21];
+        snprintf(want, sizeof want, "%lld", (long long)rows[i]);
+        assert_int_equal(pl_fmt_i64(got, rows[i]), strlen(want));
+        assert_string_equal(got, want);
+        pl_buf_t b;
+        pl_buf_init(&b, 0);
+        assert_int_equal(pl_buf_append(&b, "x", 1), 0);
+        assert_int_equal(pl_buf_append_i64(&b, rows[i]), 0);
+        assert_int_equal(b.len, 1 + strlen(want));
+        assert_memory_equal(b.data + 1, want, strlen(want));
+        pl_buf_dispose(&b);
+    }
+    static const uint64_t urows[] = {0, 7, 18446744073709551615ULL};
+    for (size_t i = 0; i < sizeof urows / sizeof urows[0]; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%llu", (unsigned long long)urows[i]);
+        pl_buf_t b;
+        pl_buf_init(&b, 0);
+        assert_int_equal(pl_buf_append_u64(&b, urows[i]), 0);
+        assert_int_equal(b.len, strlen(want));
+        assert_memory_equal(b.data, want, b.len);
+        pl_buf_dispose(&b);
+    }
+    /* a capped buffer refuses what does not fit, as pl_buf_append does */
+    pl_buf_t small;
+    pl_buf_init(&small, 3);
+    assert_int_equal(pl_buf_append_i64(&small, 1234), PL_ETOOBIG);
+    pl_buf_dispose(&small);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decimal),
         cmocka_unit_test(test_slice_compare), cmocka_unit_test(test_slice_dup),
         cmocka_unit_test(test_slice_to_u64),  cmocka_unit_test(test_buf_init_append),
         cmocka_unit_test(test_buf_limits),    cmocka_unit_test(test_buf_reserve_overflow),

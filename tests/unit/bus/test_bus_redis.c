@@ -2,9 +2,14 @@
  * nodes, each with its own bus_redis adapter on a real redis-server. A room broadcast from node A
  * reaches the room's member on node B exactly once and A's own member exactly once (A ignores
  * its own envelope coming back), a non-member nowhere; except rooms and per-socket emits cross
- * nodes; an envelope nobody could have sent is refused without harm; during an outage local
- * delivery goes on and the adapter reports the failure; after Redis restarts on the same port
- * the same buses carry broadcasts again.
+ * nodes; an envelope nobody could have sent is refused without harm. Duplicate suppression: the
+ * same envelope published twice reaches the sockets once (out of order, stale, a restarted
+ * sender and version-1 envelopes as the header says), and a broadcast that reached fewer
+ * subscribers than usual is re-published until it reaches them all, B receiving it once. The
+ * restart case: a broadcast and a notification for node B made while B's subscriber is gone
+ * (its bus closed) reach B once a new bus subscribes a second later. An outage: local delivery
+ * goes on, the envelopes are kept (within BUS_KEEP_MAX, the oldest dropped past it) and reach B
+ * once after Redis restarts on the same port; the same buses carry broadcasts again.
  *
  * The servers run on a libuv loop in a second thread; the test thread is a blocking Engine.IO
  * long-polling client. What the loop thread sees is recorded under a mutex. */
@@ -43,7 +48,12 @@ static struct {
     int notifications;
     char notify_at[16], notify_from[80], notify_data[80];
     int closed;
+    int ctl;        /* command for the loop thread (CTL_*), 0 once done */
+    int ctl_result; /* its result */
 } rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+enum { CTL_NONE, CTL_CLOSE_BUS_B, CTL_OPEN_BUS_B, CTL_FLOOD_A };
+#define FLOOD_COUNT (BUS_KEEP_MAX + 3000)
 
 #define LOCKED(stmt)                                                                               \
     do {                                                                                           \
@@ -56,6 +66,7 @@ static test_redis_t g_redis;
 static uv_loop_t loop;
 static node_t node_a, node_b;
 static uv_async_t stop_async;
+static uv_async_t ctl_async;
 static uv_timer_t watch;
 static pthread_t loop_thread;
 
@@ -147,8 +158,73 @@ static void part_closed(void) {
     LOCKED(closed = rec.closed);
     if (closed == 6) {
         uv_close((uv_handle_t *)&stop_async, NULL);
+        uv_close((uv_handle_t *)&ctl_async, NULL);
         uv_close((uv_handle_t *)&watch, NULL);
     }
+}
+
+/* Node B's first bus, closed in the middle of a test. */
+static void bus_b_gone(void *ud) {
+    (void)ud;
+    LOCKED({
+        rec.ctl_result = 1;
+        rec.ctl = CTL_NONE;
+    });
+}
+
+static void ctl_cb(uv_async_t *a) {
+    (void)a;
+    int cmd;
+    LOCKED(cmd = rec.ctl);
+    if (cmd == CTL_CLOSE_BUS_B) {
+        bus_redis_t *bus = node_b.bus;
+        LOCKED(node_b.bus = NULL);
+        bus_redis_close(bus, bus_b_gone, NULL); /* answers the command when freed */
+        return;
+    }
+    int result = 0;
+    if (cmd == CTL_OPEN_BUS_B) {
+        bus_redis_t *bus = bus_redis_new(&loop, g_redis.url, node_b.sio, "node-b");
+        if (bus)
+            bus_redis_on_notify(bus, notify_cb, (void *)"node-b");
+        LOCKED(node_b.bus = bus);
+        result = bus != NULL;
+    } else if (cmd == CTL_FLOOD_A) {
+        /* Broadcasts to a room nobody is in: only the bus carries them. */
+        const char *rooms[] = {"nobody"};
+        sio_target_t to = {.rooms = rooms, .nrooms = 1};
+        json_t *j = json_pack("[s]", "flood");
+        sio_nsp_t *nsp = sio_server_of(node_a.sio, "/");
+        for (int i = 0; i < FLOOD_COUNT; i++)
+            if (sio_nsp_emit(nsp, &to, "flood", &(sio_args_t){.args = j}) == 0)
+                result++;
+        json_decref(j);
+    }
+    LOCKED({
+        rec.ctl_result = result;
+        rec.ctl = CTL_NONE;
+    });
+}
+
+/* Runs cmd on the loop thread and returns its result. */
+static int ctl(int cmd) {
+    LOCKED({
+        rec.ctl = cmd;
+        rec.ctl_result = -1;
+    });
+    uv_async_send(&ctl_async);
+    for (int i = 0; i < 3000; i++) {
+        int c, r;
+        LOCKED({
+            c = rec.ctl;
+            r = rec.ctl_result;
+        });
+        if (c == CTL_NONE)
+            return r;
+        usleep(10000);
+    }
+    fail_msg("command %d not done", cmd);
+    return -1;
 }
 
 static void bus_closed(void *ud) {
@@ -327,7 +403,7 @@ static void wait_subscribed(void) {
     pl_buf_t b;
     pl_buf_init(&b, 0);
     pl_rcbuf_t *t = pl_rcbuf_from("42[\"probe\"]", 11);
-    assert_int_equal(bus_envelope_encode(&b, "probe", NULL, t, NULL, 0), 0);
+    assert_int_equal(bus_envelope_encode(&b, "probe", 0, NULL, t, NULL, 0), 0);
     pl_rcbuf_unref(t);
     for (int i = 0; i < 500; i++) {
         long long n = test_redis_int(&g_redis, "PUBLISH parley:bus:/probe %b", b.data, b.len);
@@ -459,7 +535,7 @@ static void test_malformed_envelope_ignored(void **state) {
     pl_buf_t b;
     pl_buf_init(&b, 0);
     pl_rcbuf_t *t = pl_rcbuf_from("42[\"x\"]", 7);
-    assert_int_equal(bus_envelope_encode(&b, "stranger", NULL, t, NULL, 0), 0);
+    assert_int_equal(bus_envelope_encode(&b, "stranger", 0, NULL, t, NULL, 0), 0);
     r = test_redis_cmd(&g_redis, "PUBLISH parley:bus:/nowhere %b", b.data, b.len);
     freeReplyObject(r);
     pl_rcbuf_unref(t);
@@ -486,32 +562,259 @@ static void test_malformed_envelope_ignored(void **state) {
     assert_int_equal(pc_count_until(&b2, "end-5", NULL), 0);
 }
 
+/* Reads packets until one contains marker; returns them all (joined with \x1e; free it). */
+static char *pc_collect(pclient_t *c, const char *marker) {
+    size_t cap = 1 << 12, len = 0;
+    char *all = calloc(1, cap);
+    for (int tries = 0; tries < 20; tries++) {
+        char *body = pc_poll(c);
+        bool done = false;
+        char *save = NULL;
+        for (char *p = strtok_r(body, "\x1e", &save); p; p = strtok_r(NULL, "\x1e", &save)) {
+            if (!strcmp(p, "2")) {
+                pc_post(c, "3");
+                continue;
+            }
+            size_t n = strlen(p);
+            while (len + n + 2 > cap)
+                all = realloc(all, cap *= 2);
+            memcpy(all + len, p, n);
+            len += n;
+            all[len++] = '\x1e';
+            all[len] = '\0';
+            if (strstr(p, marker))
+                done = true;
+        }
+        free(body);
+        if (done)
+            return all;
+    }
+    fail_msg("marker %s never came", marker);
+    return all;
+}
+
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* Publishes, as node `node` would, an envelope for room project:7 carrying event news(text). */
+static void publish_as(const char *node, uint64_t seq, const char *text) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "42[\"news\",\"%s\"]", text);
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    const char *rooms[] = {"project:7"};
+    sio_target_t to = {.rooms = rooms, .nrooms = 1};
+    pl_rcbuf_t *t = pl_rcbuf_from(msg, strlen(msg));
+    assert_int_equal(bus_envelope_encode(&b, node, seq, &to, t, NULL, 0), 0);
+    pl_rcbuf_unref(t);
+    assert_int_equal(test_redis_int(&g_redis, "PUBLISH parley:bus:/ %b", b.data, b.len), 2);
+    pl_buf_dispose(&b);
+}
+
+static void fail_stats(const char *what) {
+    bus_redis_stats_t a, b;
+    LOCKED({
+        a = rec.stats_a;
+        b = rec.stats_b;
+    });
+    fail_msg("never: %s (A: kept %llu republished %llu confirmed %llu failed %llu expected %u; B: "
+             "received %llu duplicates %llu stale %llu)",
+             what, (unsigned long long)a.kept, (unsigned long long)a.republished,
+             (unsigned long long)a.confirmed, (unsigned long long)a.publish_failed, a.expected,
+             (unsigned long long)b.received, (unsigned long long)b.duplicates,
+             (unsigned long long)b.stale);
+}
+
+/* Polls the stats (copied every 10 ms) until cond holds, for at most ms. */
+#define WAIT_STATS(cond, ms)                                                                       \
+    do {                                                                                           \
+        bool ok_ = false;                                                                          \
+        for (int i_ = 0; i_ < (ms) / 10 && !ok_; i_++) {                                           \
+            LOCKED(ok_ = (cond));                                                                  \
+            if (!ok_)                                                                              \
+                usleep(10000);                                                                     \
+        }                                                                                          \
+        if (!ok_)                                                                                  \
+            fail_stats(#cond);                                                                     \
+    } while (0)
+
+static void test_duplicates_dropped(void **state) {
+    (void)state;
+    uint64_t dup_b, stale_b;
+    LOCKED({
+        dup_b = rec.stats_b.duplicates;
+        stale_b = rec.stats_b.stale;
+    });
+    static const struct {
+        const char *node;
+        uint64_t seq; /* 0: a version-1 envelope */
+        const char *text;
+    } rows[] = {
+        {"stranger", 5, "d5"},                    /* new */
+        {"stranger", 5, "d5"},                    /* the same again: dropped */
+        {"stranger", 4, "d4"},                    /* older but never seen: delivered */
+        {"stranger", 4, "d4"},                    /* dropped */
+        {"stranger", 7, "d7"},                    /* a gap: 6 not seen yet */
+        {"stranger", 6, "d6"},                    /* filled in */
+        {"stranger", 7, "d7"},                    /* dropped */
+        {"stranger-2", 5, "s5"},                  /* another sender: its own numbers */
+        {"stranger", 0, "v1"},                    /* version 1: no id, delivered every time */
+        {"stranger", 0, "v1"},                    /* (twice) */
+        {"stranger", 7 + BUS_DEDUP_WINDOW, "dw"}, /* the window moves on */
+        {"stranger", 3, "d3"},                    /* now behind the window: stale, dropped */
+        {"stranger", 1ull << 40, "dfar"},         /* much later */
+        {"stranger", 9, "d9"},                    /* far behind: the sender restarted: delivered */
+        {"stranger", 9, "d9"},                    /* and remembered */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        publish_as(rows[i].node, rows[i].seq, rows[i].text);
+    pc_post(&a1, "42[\"all\",\"end-d\"]");
+    char *got = pc_collect(&b1, "end-d");
+    static const struct {
+        const char *needle;
+        int n;
+    } want[] = {{"\"d5\"", 1}, {"\"d4\"", 1},   {"\"d7\"", 1},   {"\"d6\"", 1},
+                {"\"s5\"", 1}, {"\"v1\"", 2},   {"\"dw\"", 1},   {"\"d3\"", 0},
+                {"\"d9\"", 1}, {"\"dfar\"", 1}, {"\"news\"", 10}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (count_of(got, want[i].needle) != want[i].n)
+            fail_msg("%s: %d times, want %d (got %s)", want[i].needle,
+                     count_of(got, want[i].needle), want[i].n, got);
+    free(got);
+    /* b2 is in no room; a1 (node A) gets the same as b1. */
+    assert_int_equal(pc_count_until(&b2, "end-d", "news"), 0);
+    WAIT_STATS(rec.stats_b.duplicates >= dup_b + 4 && rec.stats_b.stale >= stale_b + 1, 2000);
+    LOCKED({
+        assert_int_equal(rec.stats_b.duplicates, dup_b + 4);
+        assert_int_equal(rec.stats_b.stale, stale_b + 1);
+    });
+    test_sleep_ms(100);
+    pc_post(&a1, "42[\"all\",\"end-d2\"]");
+    got = pc_collect(&a1, "end-d2");
+    assert_int_equal(count_of(got, "\"news\""), 10);
+    free(got);
+}
+
+/* The restart case: node B's subscriber is gone (its bus closed) when A broadcasts to B's room
+ * and notifies B; a new bus for B subscribes a second later and gets both, once. */
+static void test_late_subscriber(void **state) {
+    (void)state;
+    wait_subscribed();
+    /* First, the notification for node-z (nobody) of test_node_notifications: tried again and
+     * again, and given up BUS_RETRY_FOR_MS after the first attempt. */
+    WAIT_STATS(rec.stats_a.kept == 0, BUS_RETRY_FOR_MS + 2000);
+    LOCKED({
+        assert_int_equal(rec.stats_a.publish_failed, 1);
+        assert_int_equal(rec.stats_a.expected, 2);
+    });
+    uint64_t rep_a;
+    int notes;
+    LOCKED({
+        rep_a = rec.stats_a.republished;
+        notes = rec.notifications;
+    });
+    assert_int_equal(ctl(CTL_CLOSE_BUS_B), 1);
+    pc_post(&a1, "42[\"bcast\",\"project:7\",\"while-b-away\"]");
+    pc_post(&a1, "42[\"notify\",\"node-b\",\"note-away\"]");
+    /* Both fell short (A's subscriber alone, nobody on B's channel) and are tried again. */
+    WAIT_STATS(rec.stats_a.republished >= rep_a + 4 && rec.stats_a.kept == 2, 3000);
+    LOCKED(assert_int_equal(rec.notify_rc, 0));
+    assert_int_equal(ctl(CTL_OPEN_BUS_B), 1);
+    wait_notifications(notes + 1);
+    WAIT_STATS(rec.stats_a.kept == 0, 5000);
+    LOCKED({
+        assert_string_equal(rec.notify_at, "node-b");
+        assert_string_equal(rec.notify_from, "node-a");
+        assert_string_equal(rec.notify_data, "note-away");
+    });
+    pc_post(&a1, "42[\"all\",\"end-l\"]");
+    assert_int_equal(pc_count_until(&b1, "end-l", "while-b-away"), 1);
+    assert_int_equal(pc_count_until(&a1, "end-l", "while-b-away"), 1);
+    assert_int_equal(pc_count_until(&b2, "end-l", "while-b-away"), 0);
+    /* B's new bus carries broadcasts both ways. */
+    pc_post(&b2, "42[\"bcast\",\"project:7\",\"new-b\"]");
+    pc_post(&b2, "42[\"all\",\"end-l2\"]");
+    assert_int_equal(pc_count_until(&a1, "end-l2", "new-b"), 1);
+    assert_int_equal(pc_count_until(&b1, "end-l2", "new-b"), 1);
+    LOCKED(assert_int_equal(rec.notifications, notes + 1));
+}
+
 static void test_outage_and_recovery(void **state) {
     (void)state;
     uint64_t failed_before;
     LOCKED(failed_before = rec.stats_a.publish_failed);
     test_redis_kill(&g_redis);
     wait_ready(false);
-    /* Local delivery goes on; the other node misses it (at-most-once), nothing queues. */
+    /* Local delivery goes on; what the other node must get is kept, within the bound: a flood
+     * of broadcasts pushes the oldest out. */
+    assert_int_equal(ctl(CTL_FLOOD_A), FLOOD_COUNT);
+    WAIT_STATS(rec.stats_a.kept == BUS_KEEP_MAX, 2000);
+    LOCKED(
+        assert_int_equal(rec.stats_a.publish_failed, failed_before + FLOOD_COUNT - BUS_KEEP_MAX));
+    LOCKED(assert_true(rec.stats_a.kept_bytes <= BUS_KEEP_BYTES));
     pc_post(&a1, "42[\"bcast\",\"project:7\",\"during-outage\"]");
     pc_post(&a1, "42[\"all\",\"end-6\"]");
     assert_int_equal(pc_count_until(&a1, "end-6", "during-outage"), 1);
-    for (int i = 0; i < 100; i++) {
-        uint64_t f;
-        LOCKED(f = rec.stats_a.publish_failed);
-        if (f >= failed_before + 2)
-            break;
-        usleep(10000);
-    }
-    LOCKED(assert_true(rec.stats_a.publish_failed >= failed_before + 2));
-    /* Redis comes back on the same port: the same buses resubscribe and carry broadcasts. */
+    WAIT_STATS(rec.stats_a.publish_failed == failed_before + FLOOD_COUNT - BUS_KEEP_MAX + 2, 2000);
+    /* Redis comes back on the same port: the same buses resubscribe, the kept envelopes reach
+     * node B once, and broadcasts flow again. */
     test_redis_start(&g_redis);
     wait_subscribed();
+    WAIT_STATS(rec.stats_a.kept == 0, 15000);
+    LOCKED(assert_int_equal(rec.stats_a.publish_failed,
+                            failed_before + FLOOD_COUNT - BUS_KEEP_MAX + 2));
     pc_post(&a1, "42[\"bcast\",\"project:7\",\"after-outage\"]");
     pc_post(&a1, "42[\"all\",\"end-7\"]");
-    assert_int_equal(pc_count_until(&b1, "end-7", "during-outage"), 0);
+    char *got = pc_collect(&b1, "end-7");
+    assert_int_equal(count_of(got, "during-outage"), 1);
+    assert_int_equal(count_of(got, "end-6"), 1);
+    assert_int_equal(count_of(got, "after-outage"), 1);
+    assert_int_equal(count_of(got, "flood"), 0); /* b1 is not in that room */
+    free(got);
     assert_int_equal(pc_count_until(&a1, "end-7", "after-outage"), 1);
     assert_int_equal(pc_count_until(&b2, "end-7", "after-outage"), 0);
+}
+
+/* A broadcast that reaches fewer subscribers than usual (a third one, seen before, is gone) is
+ * published again until it reaches them all; node B, which had it from the first attempt, drops
+ * the copies. Last: A keeps expecting three subscribers for BUS_EXPECT_DECAY_MS. */
+static void test_republished_until_all(void **state) {
+    (void)state;
+    wait_subscribed();
+    redisContext *third = test_redis_client(&g_redis);
+    assert_non_null(third);
+    redisReply *r = redisCommand(third, "PSUBSCRIBE parley:bus:*");
+    assert_non_null(r);
+    freeReplyObject(r);
+    pc_post(&a1, "42[\"bcast\",\"project:7\",\"tri-1\"]");
+    WAIT_STATS(rec.stats_a.expected == 3 && rec.stats_a.kept == 0, 2000);
+    redisFree(third); /* the third subscriber leaves */
+    uint64_t rep_a, dup_b, recv_b;
+    LOCKED({
+        rep_a = rec.stats_a.republished;
+        dup_b = rec.stats_b.duplicates;
+        recv_b = rec.stats_b.received;
+    });
+    pc_post(&a1, "42[\"bcast\",\"project:7\",\"tri-2\"]");
+    WAIT_STATS(rec.stats_a.republished >= rep_a + 2 && rec.stats_b.duplicates >= dup_b + 2, 3000);
+    LOCKED(assert_int_equal(rec.stats_a.kept, 1));
+    /* It comes back: the next attempt reaches three, and the envelope is done. */
+    third = test_redis_client(&g_redis);
+    assert_non_null(third);
+    r = redisCommand(third, "PSUBSCRIBE parley:bus:*");
+    freeReplyObject(r);
+    WAIT_STATS(rec.stats_a.kept == 0, 5000);
+    pc_post(&a1, "42[\"all\",\"end-8\"]");
+    assert_int_equal(pc_count_until(&b1, "end-8", "tri-2"), 1);
+    assert_int_equal(pc_count_until(&a1, "end-8", "tri-2"), 1);
+    /* B delivered tri-2 and end-8 once each and dropped every copy. */
+    WAIT_STATS(rec.stats_b.received == recv_b + 2, 2000);
+    LOCKED(assert_true(rec.stats_b.duplicates >= dup_b + 2));
+    redisFree(third);
     pc_post(&a1, "41");
     pc_post(&b1, "41");
     pc_post(&b2, "41");
@@ -527,6 +830,7 @@ static int group_setup(void **state) {
     node_start(&node_a, "node-a");
     node_start(&node_b, "node-b");
     uv_async_init(&loop, &stop_async, stop_cb);
+    uv_async_init(&loop, &ctl_async, ctl_cb);
     uv_timer_init(&loop, &watch);
     uv_timer_start(&watch, watch_cb, 10, 10);
     return pthread_create(&loop_thread, NULL, loop_main, NULL);
@@ -548,7 +852,10 @@ int main(void) {
         cmocka_unit_test(test_broadcast_exactly_once),
         cmocka_unit_test(test_node_notifications),
         cmocka_unit_test(test_malformed_envelope_ignored),
+        cmocka_unit_test(test_duplicates_dropped),
+        cmocka_unit_test(test_late_subscriber),
         cmocka_unit_test(test_outage_and_recovery),
+        cmocka_unit_test(test_republished_until_all),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

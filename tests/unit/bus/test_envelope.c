@@ -1,7 +1,10 @@
 /* Unit tests for the bus envelope codec (bus/bus_redis.h): round trips (text only, rooms and
- * except rooms, binary attachments including empty ones), boundary rows (longest node id and
- * room name, many targets) and malformed rows (every truncation of a valid envelope, bad magic
- * and version, NUL in names, zero lengths, counts the data cannot hold, trailing bytes). */
+ * except rooms, binary attachments including empty ones) in version 2 (with the sender's
+ * sequence number) and version 1 (no id, still decoded), exact bytes of both headers, boundary
+ * rows (longest node id and room name, many targets, the largest sequence number) and malformed
+ * rows (every truncation of a valid envelope, bad magic and version, NUL in names, zero lengths,
+ * counts the data cannot hold, trailing bytes, version-2 ids with sequence number 0, a cut
+ * sequence number or a node id outside [A-Za-z0-9_.-]). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void encode(pl_buf_t *b, const char *node, const sio_target_t *to, const char *text,
-                   pl_rcbuf_t *const *att, size_t natt) {
+static void encode(pl_buf_t *b, const char *node, uint64_t seq, const sio_target_t *to,
+                   const char *text, pl_rcbuf_t *const *att, size_t natt) {
     pl_rcbuf_t *t = pl_rcbuf_from(text, strlen(text));
     pl_buf_reset(b);
-    assert_int_equal(bus_envelope_encode(b, node, to, t, att, natt), 0);
+    assert_int_equal(bus_envelope_encode(b, node, seq, to, t, att, natt), 0);
     pl_rcbuf_unref(t);
 }
 
@@ -28,8 +31,10 @@ static void test_round_trips(void **state) {
     pl_buf_init(&b, 0);
     bus_envelope_t e;
     /* Everyone in the namespace, text only. */
-    encode(&b, "node-1", NULL, "42[\"hello\"]", NULL, 0);
+    encode(&b, "node-1", 77, NULL, "42[\"hello\"]", NULL, 0);
     assert_int_equal(bus_envelope_decode(b.data, b.len, &e), 0);
+    assert_int_equal(e.version, 2);
+    assert_true(e.seq == 77);
     assert_string_equal(e.node, "node-1");
     assert_int_equal(e.nrooms, 0);
     assert_int_equal(e.nexcept, 0);
@@ -42,8 +47,9 @@ static void test_round_trips(void **state) {
     const char *except[] = {"visitor:7:abc"};
     sio_target_t to = {.rooms = rooms, .nrooms = 2, .except = except, .nexcept = 1};
     pl_rcbuf_t *att[2] = {pl_rcbuf_from("\x00\x01\xff", 3), pl_rcbuf_new(0)};
-    encode(&b, "n", &to, "451-[\"bin\",{\"_placeholder\":true,\"num\":0}]", att, 2);
+    encode(&b, "n", UINT64_MAX, &to, "451-[\"bin\",{\"_placeholder\":true,\"num\":0}]", att, 2);
     assert_int_equal(bus_envelope_decode(b.data, b.len, &e), 0);
+    assert_true(e.seq == UINT64_MAX);
     assert_int_equal(e.nrooms, 2);
     assert_string_equal(e.rooms[0], "project:7");
     assert_string_equal(e.rooms[1], "AbCdEfGhIjKlMnOpQrSt");
@@ -67,13 +73,64 @@ static void test_round_trips(void **state) {
     for (size_t i = 0; i < BUS_TARGETS_MAX; i++)
         many[i] = i == 0 ? room : "r";
     sio_target_t big = {.rooms = many, .nrooms = BUS_TARGETS_MAX};
-    encode(&b, node, &big, "4x", NULL, 0);
+    encode(&b, node, 1, &big, "4x", NULL, 0);
     assert_int_equal(bus_envelope_decode(b.data, b.len, &e), 0);
     assert_string_equal(e.node, node);
     assert_int_equal(e.nrooms, BUS_TARGETS_MAX);
     assert_string_equal(e.rooms[0], room);
     bus_envelope_dispose(&e);
     free(many);
+    pl_buf_dispose(&b);
+}
+
+/* The exact bytes of both versions, and version 1 (a node not upgraded yet) still decoded. */
+static void test_versions(void **state) {
+    (void)state;
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    bus_envelope_t e;
+    const char *rooms[] = {"r"};
+    sio_target_t to = {.rooms = rooms, .nrooms = 1};
+    static const struct {
+        uint64_t seq;
+        const char *bytes;
+        size_t len;
+    } rows[] = {
+        {0x0102030405060708ull,
+         "PB\x02\x02n1\x01\x02\x03\x04\x05\x06\x07\x08\x00\x01\x00\x01r\x00\x00\x00\x00\x00\x02"
+         "4x\x00\x00",
+         29},
+        {1,
+         "PB\x02\x02n1\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01\x00\x01r\x00\x00\x00\x00\x00\x02"
+         "4x\x00\x00",
+         29},
+        {0, /* version 1: no id */
+         "PB\x01\x02n1\x00\x01\x00\x01r\x00\x00\x00\x00\x00\x02"
+         "4x\x00\x00",
+         21},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        encode(&b, "n1", rows[i].seq, &to, "4x", NULL, 0);
+        if (b.len != rows[i].len || memcmp(b.data, rows[i].bytes, b.len) != 0)
+            fail_msg("row %zu: encoded differently (%zu bytes)", i, b.len);
+        assert_int_equal(bus_envelope_decode(rows[i].bytes, rows[i].len, &e), 0);
+        assert_int_equal(e.version, rows[i].seq ? 2 : 1);
+        assert_true(e.seq == rows[i].seq);
+        assert_string_equal(e.node, "n1");
+        assert_int_equal(e.nrooms, 1);
+        assert_string_equal(e.rooms[0], "r");
+        assert_int_equal(e.text->len, 2);
+        bus_envelope_dispose(&e);
+    }
+    /* Version 1 keeps its looser node ids (any byte but NUL); version 2 does not. */
+    assert_int_equal(bus_envelope_decode("PB\x01\x03"
+                                         "a b\x00\x00\x00\x00\x00\x00\x00\x02"
+                                         "4x\x00\x00",
+                                         19, &e),
+                     0);
+    assert_string_equal(e.node, "a b");
+    assert_true(e.seq == 0);
+    bus_envelope_dispose(&e);
     pl_buf_dispose(&b);
 }
 
@@ -95,36 +152,42 @@ static void test_encode_refusals(void **state) {
     static const struct {
         int rc;
         int which;
-    } rows[] = {{PL_EINVAL, 0}, {PL_EINVAL, 1},  {PL_EINVAL, 2}, {PL_EINVAL, 3},
-                {PL_EINVAL, 4}, {PL_ETOOBIG, 5}, {PL_ETOOBIG, 6}};
+    } rows[] = {{PL_EINVAL, 0},  {PL_EINVAL, 1},  {PL_EINVAL, 2}, {PL_EINVAL, 3}, {PL_EINVAL, 4},
+                {PL_ETOOBIG, 5}, {PL_ETOOBIG, 6}, {PL_EINVAL, 7}, {PL_EINVAL, 8}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         pl_buf_reset(&b);
         int rc = 0;
         switch (rows[i].which) {
         case 0:
-            rc = bus_envelope_encode(&b, "", NULL, t, NULL, 0);
+            rc = bus_envelope_encode(&b, "", 1, NULL, t, NULL, 0);
             break;
         case 1:
-            rc = bus_envelope_encode(&b, node, NULL, t, NULL, 0);
+            rc = bus_envelope_encode(&b, node, 1, NULL, t, NULL, 0);
             break;
         case 2:
-            rc = bus_envelope_encode(&b, "n", NULL, empty, NULL, 0);
+            rc = bus_envelope_encode(&b, "n", 1, NULL, empty, NULL, 0);
             break;
         case 3:
-            rc = bus_envelope_encode(&b, "n", &(sio_target_t){.rooms = long_room, .nrooms = 1}, t,
-                                     NULL, 0);
+            rc = bus_envelope_encode(&b, "n", 1, &(sio_target_t){.rooms = long_room, .nrooms = 1},
+                                     t, NULL, 0);
             break;
         case 4:
-            rc = bus_envelope_encode(&b, "n", &(sio_target_t){.except = empty_room, .nexcept = 1},
-                                     t, NULL, 0);
+            rc = bus_envelope_encode(
+                &b, "n", 1, &(sio_target_t){.except = empty_room, .nexcept = 1}, t, NULL, 0);
             break;
         case 5:
             rc = bus_envelope_encode(
-                &b, "n", &(sio_target_t){.rooms = rooms_many, .nrooms = BUS_TARGETS_MAX + 1}, t,
+                &b, "n", 1, &(sio_target_t){.rooms = rooms_many, .nrooms = BUS_TARGETS_MAX + 1}, t,
                 NULL, 0);
             break;
         case 6:
-            rc = bus_envelope_encode(&b, "n", NULL, t, NULL, BUS_ATT_MAX + 1);
+            rc = bus_envelope_encode(&b, "n", 1, NULL, t, NULL, BUS_ATT_MAX + 1);
+            break;
+        case 7: /* a node id a version-2 receiver would refuse */
+            rc = bus_envelope_encode(&b, "a b", 1, NULL, t, NULL, 0);
+            break;
+        case 8:
+            rc = bus_envelope_encode(&b, "n\xc3\xa9", 1, NULL, t, NULL, 0);
             break;
         }
         if (rc != rows[i].rc)
@@ -143,7 +206,7 @@ static void test_malformed(void **state) {
     const char *except[] = {"sock"};
     sio_target_t to = {.rooms = rooms, .nrooms = 1, .except = except, .nexcept = 1};
     pl_rcbuf_t *att[1] = {pl_rcbuf_from("abc", 3)};
-    encode(&b, "node", &to, "451-[\"x\"]", att, 1);
+    encode(&b, "node", 123456789, &to, "451-[\"x\"]", att, 1);
     pl_rcbuf_unref(att[0]);
     bus_envelope_t e;
     /* Every strict prefix is refused, and so is one more byte. */
@@ -164,9 +227,26 @@ static void test_malformed(void **state) {
         {"XB\x01\x01n\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02"
          "4x\x00\x00",
          19}, /* magic */
-        {"PB\x02\x01n\x00\x00\x00\x00\x00\x00\x00\x02"
+        {"PB\x03\x01n\x00\x00\x00\x00\x00\x00\x00\x02"
          "4x\x00\x00",
          17}, /* version */
+        {"PB\x00\x01n\x00\x00\x00\x00\x00\x00\x00\x02"
+         "4x\x00\x00",
+         17}, /* version */
+        {"PB\x02\x01n\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02"
+         "4x\x00\x00",
+         25}, /* v2: sequence number 0 */
+        {"PB\x02\x01n\x00\x00\x00\x00\x00\x00\x00\x02"
+         "4x\x00\x00",
+         17},                           /* v2 without its sequence number (a v1 body) */
+        {"PB\x02\x01n\x00\x00\x00", 8}, /* v2: sequence number cut short */
+        {"PB\x02\x03"
+         "a b\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02"
+         "4x\x00\x00",
+         27}, /* v2: node id with a space */
+        {"PB\x02\x02n\xff\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02"
+         "4x\x00\x00",
+         26}, /* v2: node id with a non-ASCII byte */
         {"PB\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02"
          "4x\x00\x00",
          16}, /* no node */
@@ -198,11 +278,19 @@ static void test_malformed(void **state) {
         if (rc != PL_EINVAL)
             fail_msg("row %zu accepted (rc %d)", i, rc);
     }
-    /* The minimal valid envelope, for contrast. */
+    /* The minimal valid envelopes of both versions, for contrast. */
     assert_int_equal(bus_envelope_decode("PB\x01\x01n\x00\x00\x00\x00\x00\x00\x00\x02"
                                          "4x\x00\x00",
                                          17, &e),
                      0);
+    bus_envelope_dispose(&e);
+    assert_int_equal(
+        bus_envelope_decode(
+            "PB\x02\x01n\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02"
+            "4x\x00\x00",
+            25, &e),
+        0);
+    assert_true(e.seq == 1);
     bus_envelope_dispose(&e);
     pl_buf_dispose(&b);
 }
@@ -210,6 +298,7 @@ static void test_malformed(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_versions),
         cmocka_unit_test(test_encode_refusals),
         cmocka_unit_test(test_malformed),
     };

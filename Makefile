@@ -66,13 +66,12 @@ test: bootstrap-test build asan
 	@echo "== integration tests (ASan+UBSan, leak checking on)"
 	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/parley PARLEY_BUILD=$(CURDIR)/$(ASAN_BUILD) PARLEY_SANITIZED=1 \
 	  node --test --test-concurrency=2 tests/integration/
-	@echo "== visitor and agent integration tests on PostgreSQL + Redis (release, ASan+UBSan)"
-	tests/integration/run-scale.sh $(BUILD)
+	@echo "== visitor and agent integration tests on PostgreSQL + Redis (ASan+UBSan, leak checking on)"
 	PARLEY_SANITIZED=1 tests/integration/run-scale.sh $(ASAN_BUILD)
 	@echo "== browser tests (headless Chromium)"
 	PARLEY_BIN=$(CURDIR)/$(BUILD)/parley PARLEY_WEB_ROOT=$(CURDIR)/$(BUILD)/web \
 	  node --test --test-concurrency=2 tests/e2e/
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(TEST_FUZZ_SECONDS),20)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(TEST_FUZZ_SECONDS),12)
 
 fuzz-build: bootstrap-test
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || cmake -S . -B $(FUZZ_BUILD) -G Ninja \

@@ -569,7 +569,17 @@ static store_conn_t *sq_conn_open(const char *path, const store_options_t *opts,
     if (rc == SQLITE_OK && role == STORE_CONN_WRITE) {
         char mode[16] = "";
         step = "PRAGMA journal_mode = WAL";
-        rc = sq_exec_once(c->db, step, mode, sizeof mode);
+        /* Switching a fresh file to WAL needs it to itself: another process opening it at the
+         * same moment makes this fail with SQLITE_BUSY at once (the busy handler is not
+         * consulted here), so retry for as long as the busy timeout allows. */
+        for (uint32_t waited = 0;; waited += 10) {
+            rc = sq_exec_once(c->db, step, mode, sizeof mode);
+            if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+                break;
+            if (waited >= busy)
+                break;
+            uv_sleep(10);
+        }
         if (rc == SQLITE_OK && strcmp(mode, "wal") != 0) {
             store__errf(err, errlen, "database %s: WAL mode is not available here (got %s)", path,
                         mode);

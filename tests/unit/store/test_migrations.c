@@ -449,8 +449,9 @@ static void test_concurrent_migrations(void **state) {
         assert_int_equal(pthread_create(&tid[i], NULL, migrator_main, &m[i]), 0);
     }
     int total = 0;
-    for (int i = 0; i < MIGRATORS; i++) {
+    for (int i = 0; i < MIGRATORS; i++) /* all of them before any assert: m[] is theirs */
         pthread_join(tid[i], NULL);
+    for (int i = 0; i < MIGRATORS; i++) {
         if (m[i].rc != 0)
             print_error("migrator %d: %s\n", i, m[i].err);
         assert_int_equal(m[i].rc, 0);

@@ -16,6 +16,7 @@
 
 #include "store/store.h"
 #include "testdb.h"
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,43 +31,8 @@
 
 /* ---- fixture --------------------------------------------------------------------------------- */
 
-typedef struct {
-    tdb_t db;  /* the database under test, and a second connection to check what was written */
-    char *url; /* db.url */
-    uv_loop_t loop;
-    store_t *s; /* open store, closed at teardown */
-} fx_t;
-
 static int setup(void **state) {
-    fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx || tdb_create(&fx->db, "accounts") != 0)
-        return -1;
-    fx->url = fx->db.url;
-    if (uv_loop_init(&fx->loop) != 0)
-        return -1;
-    char err[256] = "";
-    fx->s = store_open(&fx->loop, fx->url, NULL, err, sizeof err);
-    if (!fx->s) {
-        print_error("store_open: %s\n", err);
-        return -1;
-    }
-    if (tdb_connect(&fx->db) != 0)
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fx_t *fx = *state;
-    tdb_disconnect(&fx->db);
-    if (fx->s) {
-        store_close(fx->s, NULL, NULL);
-        uv_run(&fx->loop, UV_RUN_DEFAULT);
-    }
-    int rc = uv_loop_close(&fx->loop); /* UV_EBUSY if a handle was left open */
-    tdb_destroy(&fx->db);
-    free(fx);
-    return rc == 0 ? 0 : -1;
+    return fx_setup(state, "accounts");
 }
 
 /* The first column of the first row of sql with the text parameter ?1 (may be NULL), as an
@@ -891,17 +857,17 @@ static void test_dup_free(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_refresh_create, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refresh_rotate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refresh_revoke, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logout_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refresh_prune, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_project_create_owned, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_projects_of_user, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_project_of_member, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_project_update, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_widget_settings, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_members_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_create, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_rotate, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_revoke, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_logout_all, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_prune, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_project_create_owned, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_projects_of_user, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_project_of_member, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_project_update, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_widget_settings, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_members_list, setup, fx_teardown),
         cmocka_unit_test(test_dup_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

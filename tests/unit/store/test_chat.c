@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "store/store.h"
 #include "testdb.h"
+#include "fixture.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -40,44 +41,8 @@
 
 /* ---- fixture --------------------------------------------------------------------------------- */
 
-typedef struct {
-    tdb_t db;  /* the database under test, and a second connection for what no store
-                  operation does */
-    char *url; /* db.url */
-    uv_loop_t loop;
-    store_t *s; /* open store, closed at teardown */
-} fx_t;
-
 static int setup(void **state) {
-    fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx || tdb_create(&fx->db, "chat") != 0)
-        return -1;
-    fx->url = fx->db.url;
-    if (uv_loop_init(&fx->loop) != 0)
-        return -1;
-    char err[256] = "";
-    fx->s = store_open(&fx->loop, fx->url, NULL, err, sizeof err); /* synchronous=normal */
-    if (!fx->s) {
-        print_error("store_open: %s\n", err);
-        return -1;
-    }
-    if (tdb_connect(&fx->db) != 0)
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fx_t *fx = *state;
-    tdb_disconnect(&fx->db);
-    if (fx->s) {
-        store_close(fx->s, NULL, NULL);
-        uv_run(&fx->loop, UV_RUN_DEFAULT);
-    }
-    int rc = uv_loop_close(&fx->loop); /* UV_EBUSY if a handle was left open */
-    tdb_destroy(&fx->db);
-    free(fx);
-    return rc == 0 ? 0 : -1;
+    return fx_setup(state, "chat");
 }
 
 /* Runs one SQL statement with a text (?1) and an integer (?2) parameter on the second
@@ -87,15 +52,6 @@ static void fx_sql(fx_t *fx, const char *sql, const char *text, int64_t id) {
     if (rc != TDB_OK)
         print_error("%s: %s\n", sql, tdb_errmsg(&fx->db));
     assert_int_equal(rc, TDB_OK);
-}
-
-static int64_t fx_count(fx_t *fx, const char *sql) {
-    bool ok;
-    int64_t n = tdb_int(&fx->db, sql, NULL, &ok);
-    if (!ok)
-        print_error("%s: %s\n", sql, tdb_errmsg(&fx->db));
-    assert_true(ok);
-    return n;
 }
 
 static void set_status(fx_t *fx, int64_t conversation_id, const char *status) {
@@ -2168,7 +2124,7 @@ static void script_run(const script_t *sc, bool batched, script_run_t *run) {
             print_error("%s: %s\n", dump_sql[d], tdb_errmsg(&fx->db));
         assert_true(strlen(run->dump[d]) + 1 < sizeof run->dump[d]); /* not cut */
     }
-    assert_int_equal(teardown(&st), 0);
+    assert_int_equal(fx_teardown(&st), 0);
 }
 
 /* The results of a run against what the script says each ingest gives. */
@@ -2718,30 +2674,30 @@ static void test_dup_free(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_creates_then_appends, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_idempotent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_batch_isolated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_batch_fault, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_large_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outbox_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outbox_ids_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_keeps_status, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snippet_code_points, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unread_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_history_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_history_long, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_visitor_context, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conversation_get_missing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_users, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_members, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_one_visitor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identify, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_creates_then_appends, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_refused, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_idempotent, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_batch_isolated, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_batch_fault, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_large_batch, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_outbox, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_ids, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_ids_batch, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_keeps_status, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_snippet_code_points, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unread_count, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_history_modes, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_history_long, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_visitor_context, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_get_missing, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_users, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_members, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_one_visitor, setup, fx_teardown),
         cmocka_unit_test(test_batch_same_as_one_by_one),
-        cmocka_unit_test_setup_teardown(test_batch_many_visitors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_burst, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_benchmark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_many_visitors, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_burst, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_benchmark, setup, fx_teardown),
         cmocka_unit_test(test_dup_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

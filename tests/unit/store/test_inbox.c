@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "store/store.h"
 #include "testdb.h"
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,54 +34,8 @@
 
 /* ---- fixture --------------------------------------------------------------------------------- */
 
-typedef struct {
-    tdb_t db;  /* the database under test, and a second connection: to count rows and to write
-                  the benchmark's data */
-    char *url; /* db.url */
-    uv_loop_t loop;
-    store_t *s; /* open store, closed at teardown */
-} fx_t;
-
 static int setup(void **state) {
-    fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx || tdb_create(&fx->db, "inbox") != 0)
-        return -1;
-    fx->url = fx->db.url;
-    if (uv_loop_init(&fx->loop) != 0)
-        return -1;
-    char err[256] = "";
-    fx->s = store_open(&fx->loop, fx->url, NULL, err, sizeof err);
-    if (!fx->s) {
-        print_error("store_open: %s\n", err);
-        return -1;
-    }
-    if (tdb_connect(&fx->db) != 0)
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fx_t *fx = *state;
-    tdb_disconnect(&fx->db);
-    if (fx->s) {
-        store_close(fx->s, NULL, NULL);
-        uv_run(&fx->loop, UV_RUN_DEFAULT);
-    }
-    int rc = uv_loop_close(&fx->loop); /* UV_EBUSY if a handle was left open */
-    tdb_destroy(&fx->db);
-    free(fx);
-    return rc == 0 ? 0 : -1;
-}
-
-static int64_t fx_count(fx_t *fx, const char *sql) {
-    bool ok;
-    int64_t n = tdb_int(&fx->db, sql, NULL, &ok);
-    if (!ok) {
-        print_error("%s: %s\n", sql, tdb_errmsg(&fx->db));
-        fail();
-    }
-    return n;
+    return fx_setup(state, "inbox");
 }
 
 static void fx_exec(fx_t *fx, const char *sql) {
@@ -1055,16 +1010,16 @@ static void test_list_benchmark(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_conversation_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conversations_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_messages_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_reply, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conversation_update, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conversation_assign, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conversation_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conversation_delete_large, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_visitor_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_benchmark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_get, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_conversations_list, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_messages_list, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_reply, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_update, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_assign, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_delete, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_delete_large, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_visitor_get, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_list_benchmark, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

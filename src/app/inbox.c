@@ -67,6 +67,17 @@ fail:
     app_refuse(s, ack, "sendMessage", APP_E_UNAVAILABLE, "Out of memory", NULL);
 }
 
+static bool pending_empty(void *value, void *ud) {
+    (void)ud;
+    return ((const app_pending_t *)value)->acks == NULL;
+}
+
+static void pending_release(void *value) {
+    app_pending_t *p = value;
+    free(p->key);
+    free(p);
+}
+
 /* Answers (args != NULL: the JSON text of the ack's arguments) or refuses every ack waiting
  * under key, and forgets the key. */
 static void pending_resolve(app_gateway_t *gw, const char *key, size_t keylen, const pl_buf_t *args,
@@ -87,8 +98,7 @@ static void pending_resolve(app_gateway_t *gw, const char *key, size_t keylen, c
         gw->npending--;
         a = next;
     }
-    free(p->key);
-    free(p);
+    pending_release(p);
 }
 
 /* "[payload]", the arguments of an event or ack with one argument, into out (initialised). */
@@ -299,18 +309,22 @@ static void on_notify(void *ud, const char *from, const char *data, size_t len) 
 /* Message delivery after the commit: `messageSent` {tempId, finalMessage} is written once as
  * JSON text for the visitor's room and the waiting acks, `newMessage` once for the project room. */
 static void deliver(app_gateway_t *gw, ingest_ctx_t *ic, const store_ingest_result_t *r) {
-    pl_buf_t args;
+    pl_buf_t msg, args;
+    pl_buf_init(&msg, 0);
     pl_buf_init(&args, 0);
     char room[96];
     char key[400];
     int kl = pending_key(key, sizeof key, ic->project_id, ic->uid, ic->temp_id);
-    int rc = pl_buf_append(&args, "[{\"tempId\":", 11);
+    /* the message as the widget sees it, written once; the agents' view adds two fields */
+    int rc = app_message_text(&r->message, &msg);
+    if (rc == 0)
+        rc = pl_buf_append(&args, "[{\"tempId\":", 11);
     if (rc == 0)
         rc = pl_json_dump_string(ic->temp_id, strlen(ic->temp_id), &args);
     if (rc == 0)
         rc = pl_buf_append(&args, ",\"finalMessage\":", 16);
     if (rc == 0)
-        rc = app_message_text(&r->message, false, &args);
+        rc = pl_buf_append(&args, msg.data, msg.len);
     if (rc == 0)
         rc = pl_buf_append(&args, "}]", 2);
     if (rc == 0) {
@@ -323,18 +337,21 @@ static void deliver(app_gateway_t *gw, ingest_ctx_t *ic, const store_ingest_resu
     }
     /* A duplicate was announced when it was stored, except when that delivery is the one a
      * crashed worker left in the outbox (ic->outbox_id). */
-    if (!r->duplicate || ic->outbox_id) {
+    if (rc == 0 && (!r->duplicate || ic->outbox_id)) {
         args.len = 0;
         rc = pl_buf_append(&args, "[", 1);
         if (rc == 0)
-            rc = app_message_text(&r->message, true, &args);
+            rc = pl_buf_append(&args, msg.data, msg.len - 1); /* without its closing brace */
         if (rc == 0)
-            rc = pl_buf_append(&args, "]", 1);
+            rc = app_message_agent_fields(&r->message, &args);
+        if (rc == 0)
+            rc = pl_buf_append(&args, "}]", 2);
         if (rc == 0) {
             app_room_project(room, sizeof room, ic->project_id);
             app_emit_room_raw(gw->nsp, room, "newMessage", args.data, args.len);
         }
     }
+    pl_buf_dispose(&msg);
     pl_buf_dispose(&args);
 }
 
@@ -583,26 +600,8 @@ void app__inbox_expire(app_gateway_t *gw, uint64_t now) {
             gw->npending--;
         }
     }
-    /* Keys left without acks are freed on the next resolve, or here when empty. */
-    it = 0;
-    size_t n = 0;
-    app_pending_t **drop = NULL;
-    while (pl_map_next(&gw->pending, &it, &slot)) {
-        app_pending_t *p = slot->value;
-        if (!p->acks) {
-            app_pending_t **nd = realloc(drop, (n + 1) * sizeof *nd);
-            if (!nd)
-                break;
-            drop = nd;
-            drop[n++] = p;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        pl_map_del(&gw->pending, drop[i]->key, drop[i]->keylen);
-        free(drop[i]->key);
-        free(drop[i]);
-    }
-    free(drop);
+    /* Keys left without acks are dropped here. */
+    pl_map_remove_if(&gw->pending, pending_empty, pending_release, NULL);
 }
 
 void app__inbox_clear(app_gateway_t *gw) {

@@ -164,9 +164,20 @@ json_t *app_widget_message_json(const store_message_t *m) {
     return j;
 }
 
-int app_message_text(const store_message_t *m, bool agent_view, pl_buf_t *out) {
+int app_message_agent_fields(const store_message_t *m, pl_buf_t *out) {
+    int rc = pl_buf_append(out, ",\"visitorId\":", 13);
+    if (rc == 0)
+        rc = pl_buf_append_i64(out, m->visitor_id);
+    if (rc == 0)
+        rc = pl_buf_append(out, ",\"userId\":", 10);
+    if (rc == 0)
+        rc = m->user_id ? pl_buf_append_i64(out, m->user_id) : pl_buf_append(out, "null", 4);
+    return rc;
+}
+
+int app_message_text(const store_message_t *m, pl_buf_t *out) {
     if (m->content_type || m->metadata_json) { /* rare: the general path */
-        json_t *j = agent_view ? app_message_json(m) : app_widget_message_json(m);
+        json_t *j = app_widget_message_json(m);
         int rc = j ? pl_json_dump(j, out) : PL_ENOMEM;
         json_decref(j);
         return rc;
@@ -202,15 +213,6 @@ int app_message_text(const store_message_t *m, bool agent_view, pl_buf_t *out) {
         rc = pl_buf_append_cstr(out, pl_iso8601(m->created_at, ts));
     if (rc == 0)
         rc = pl_buf_append(out, "\"", 1);
-    if (rc == 0 && agent_view) {
-        rc = pl_buf_append(out, ",\"visitorId\":", 13);
-        if (rc == 0)
-            rc = pl_buf_append_i64(out, m->visitor_id);
-        if (rc == 0)
-            rc = pl_buf_append(out, ",\"userId\":", 10);
-        if (rc == 0)
-            rc = m->user_id ? pl_buf_append_i64(out, m->user_id) : pl_buf_append(out, "null", 4);
-    }
     if (rc == 0)
         rc = pl_buf_append(out, "}", 1);
     return rc;

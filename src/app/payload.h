@@ -54,8 +54,11 @@ bool app_is_token(const char *s, size_t min, size_t max);
 /* Section 8 shapes (new references). */
 json_t *app_widget_message_json(const store_message_t *m);
 json_t *app_message_json(const store_message_t *m);
-/* The same shapes written as JSON text onto out (byte for byte what dumping the json_t above
- * gives): agent_view false = app_widget_message_json, true = app_message_json. 0 or out's error. */
-int app_message_text(const store_message_t *m, bool agent_view, pl_buf_t *out);
+/* app_widget_message_json written as JSON text onto out (byte for byte what dumping it gives),
+ * without building it. 0 or out's error. */
+int app_message_text(const store_message_t *m, pl_buf_t *out);
+/* What the agents' view adds after the widget's fields: `,"visitorId":N,"userId":N|null`
+ * (app_message_json = app_widget_message_json + these, in this order). */
+int app_message_agent_fields(const store_message_t *m, pl_buf_t *out);
 
 #endif

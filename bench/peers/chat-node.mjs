@@ -20,7 +20,9 @@
 //        [--project-name B --domain localhost --agent-email E]   (seeds an empty database)
 // Once listening it writes `event=http.listen port=N` on stderr. SIGINT/SIGTERM close and exit.
 import { createServer } from 'node:http';
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import {
+    UID_RE, agentMessage, checkSendMessage, originRefusal, refuse, verifyJwt, widgetMessage,
+} from './flow.mjs';
 import { Server } from 'socket.io';
 import Database from 'better-sqlite3';
 
@@ -111,13 +113,6 @@ const q = {
         unread_count = unread_count + 1, updated_at = ? WHERE id = ?`),
 };
 
-function widgetMessage(r) {
-    return { id: r.id, conversationId: r.conversation_id, content: r.content, senderId: r.sender_id,
-        fromCustomer: !!r.from_customer, status: r.status, createdAt: new Date(r.created_at).toISOString() };
-}
-function agentMessage(r) {
-    return { ...widgetMessage(r), visitorId: r.visitor_id, userId: r.user_id };
-}
 
 const persist = db.transaction((projectId, uid, content, tempId) => {
     const now = Date.now();
@@ -132,33 +127,7 @@ const persist = db.transaction((projectId, uid, content, tempId) => {
     return row;
 });
 
-function b64url(buf) {
-    return Buffer.from(buf).toString('base64url');
-}
-function verifyJwt(token) {
-    if (typeof token !== 'string' || token.length > 4096) return null;
-    const parts = token.split('.');
-    if (parts.length !== 3) return null;
-    let header, claims;
-    try {
-        header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
-        claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
-    } catch {
-        return null;
-    }
-    if (!header || header.alg !== 'HS256') return null;
-    const want = Buffer.from(b64url(createHmac('sha256', opts.jwtSecret)
-        .update(`${parts[0]}.${parts[1]}`).digest()));
-    const got = Buffer.from(parts[2]);
-    if (want.length !== got.length || !timingSafeEqual(want, got)) return null;
-    if (typeof claims.exp !== 'number' || claims.exp * 1000 <= Date.now()) return null;
-    return claims;
-}
 
-const UID_RE = /^[A-Za-z0-9_-]{8,64}$/;
-function refuse(ack, event, code, message) {
-    if (typeof ack === 'function') ack({ status: 'error', code, message, event });
-}
 
 const http = createServer();
 const io = new Server(http, { serveClient: false });
@@ -167,7 +136,7 @@ const online = new Map(); // visitor key -> count of sockets
 io.use((socket, next) => {
     const hs = socket.handshake;
     if (hs.auth && typeof hs.auth.token === 'string') {
-        const claims = verifyJwt(hs.auth.token);
+        const claims = verifyJwt(hs.auth.token, opts.jwtSecret);
         if (!claims) return next(new Error('Invalid JWT'));
         const user = q.user.get(Number(claims.sub));
         if (!user) return next(new Error('User not found'));
@@ -183,17 +152,8 @@ io.use((socket, next) => {
             return next(new Error('Project not found'));
         }
         const domains = q.domains.all(pid).map((r) => r.domain.toLowerCase());
-        if (domains.length === 0) return next(new Error('No whitelisted domains'));
-        const origin = hs.headers.origin;
-        if (!origin) return next(new Error('Missing origin'));
-        let host;
-        try {
-            host = new URL(origin).hostname.toLowerCase();
-        } catch {
-            return next(new Error('Invalid origin'));
-        }
-        const ok = domains.some((d) => (d.startsWith('*.') ? host.endsWith(d.slice(1)) : host === d));
-        if (!ok) return next(new Error('Origin not whitelisted'));
+        const refusal = originRefusal(hs.headers.origin, domains);
+        if (refusal) return next(new Error(refusal));
         socket.data = { role: 'visitor', projectId: pid, uid: null, visitorId: null };
         return next();
     }
@@ -239,15 +199,9 @@ io.on('connection', (socket) => {
     });
     socket.on('sendMessage', (p, ack) => {
         if (!d.uid) return refuse(ack, 'sendMessage', 'not_identified', 'Not identified');
-        if (!p || typeof p !== 'object' || typeof p.content !== 'string' || typeof p.tempId !== 'string') {
-            return refuse(ack, 'sendMessage', 'invalid_payload', 'Invalid payload');
-        }
-        const content = p.content.trim();
-        const chars = [...content].length;
-        const tchars = [...p.tempId].length;
-        if (chars < 1 || chars > 5000 || tchars < 1 || tchars > 64) {
-            return refuse(ack, 'sendMessage', chars > 5000 ? 'too_large' : 'invalid_payload', 'Invalid payload');
-        }
+        const checked = checkSendMessage(p);
+        if (checked.code) return refuse(ack, 'sendMessage', checked.code, 'Invalid payload');
+        const content = checked.content;
         let row;
         try {
             row = persist(d.projectId, d.uid, content, p.tempId);

@@ -155,6 +155,8 @@ test('phone 375x667: one column at a time, nothing scrolls sideways', { timeout:
     assert.ok(r.doc <= 375 && r.main <= 0, `${what}: no horizontal scrolling (${JSON.stringify(r)})`);
   };
   const inView = async (sel) => {
+    // the conversation's head and actions render after its messages: wait for the element
+    await page.locator(sel).first().waitFor();
     const b = await page.locator(sel).first().boundingBox();
     assert.ok(b && b.x >= 0 && b.x + b.width <= 375.5 && b.y >= 0 && b.y + b.height <= 667.5, `${sel} fits the screen: ${JSON.stringify(b)}`);
   };
